@@ -1,0 +1,132 @@
+from django.contrib import admin
+
+from . import models
+
+
+@admin.register(models.Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "lead"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["members"]
+    autocomplete_fields = ["lead"]
+
+
+@admin.register(models.Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "team"]
+    list_filter = ["team"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(models.Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(models.Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "timezone", "email_reminders"]
+    list_filter = ["email_reminders"]
+    search_fields = ["user__username"]
+
+
+class TimelineEntryInline(admin.TabularInline):
+    model = models.TimelineEntry
+    extra = 0
+
+
+class FactorInline(admin.StackedInline):
+    model = models.ContributingFactor
+    extra = 0
+    filter_horizontal = ["evidence"]
+
+
+class ActionItemInline(admin.StackedInline):
+    model = models.ActionItem
+    extra = 0
+    autocomplete_fields = ["team", "owner"]
+    exclude = ["addresses"]
+
+
+@admin.register(models.Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["title", "severity", "status", "started_at", "visibility"]
+    list_filter = ["status", "severity", "visibility", "teams", "services", "tags"]
+    search_fields = ["title", "slug", "summary"]
+    date_hierarchy = "started_at"
+    filter_horizontal = [
+        "services",
+        "teams",
+        "tags",
+        "authors",
+        "reviewers",
+        "visible_teams",
+        "visible_users",
+    ]
+    readonly_fields = ["version", "created_at", "updated_at"]
+    inlines = [TimelineEntryInline, FactorInline, ActionItemInline]
+
+
+@admin.register(models.TimelineEntry)
+class TimelineEntryAdmin(admin.ModelAdmin):
+    list_display = ["incident", "at", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["text", "incident__title"]
+    list_select_related = ["incident"]
+    raw_id_fields = ["incident"]
+
+
+@admin.register(models.ContributingFactor)
+class ContributingFactorAdmin(admin.ModelAdmin):
+    list_display = ["incident", "category", "accepted_risk"]
+    list_filter = ["category", "accepted_risk"]
+    search_fields = ["description", "incident__title"]
+    list_select_related = ["incident"]
+    raw_id_fields = ["incident", "evidence"]
+
+
+@admin.register(models.ActionItem)
+class ActionItemAdmin(admin.ModelAdmin):
+    list_display = ["title", "incident", "team", "owner", "due", "priority", "status"]
+    list_filter = ["status", "priority", "kind", "team"]
+    search_fields = ["title", "description", "incident__title", "owner__username"]
+    list_select_related = ["incident", "team", "owner"]
+    raw_id_fields = ["incident", "addresses"]
+    autocomplete_fields = ["team", "owner"]
+    date_hierarchy = "due"
+
+
+@admin.register(models.GuidedQuestion)
+class GuidedQuestionAdmin(admin.ModelAdmin):
+    list_display = ["prompt", "position", "is_active"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["prompt", "help_text"]
+
+
+@admin.register(models.Answer)
+class AnswerAdmin(admin.ModelAdmin):
+    list_display = ["incident", "question"]
+    list_select_related = ["incident", "question"]
+    search_fields = ["text", "incident__title"]
+    raw_id_fields = ["incident"]
+
+
+@admin.register(models.BlameDismissal)
+class BlameDismissalAdmin(admin.ModelAdmin):
+    list_display = ["incident", "field", "rule", "phrase", "dismissed_by"]
+    list_filter = ["rule"]
+    raw_id_fields = ["incident"]
+
+
+@admin.register(models.Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    list_display = ["action_item", "kind", "due", "recipient", "sent_at"]
+    list_filter = ["kind"]
+    list_select_related = ["action_item", "recipient"]
+    raw_id_fields = ["action_item", "recipient"]
+    search_fields = ["recipient__username", "action_item__title"]

@@ -1,0 +1,674 @@
+"""Incidents and everything a write-up is made of.
+
+A write-up describes conditions of the system and the organisation. People appear as
+authors, owners and reviewers — never as a contributing factor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import models
+from django.db.models import Exists, F, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from .markdown import render_markdown
+
+
+class MarkdownFieldsMixin:
+    """Renders each Markdown source field into its stored `<name>_html` twin on save."""
+
+    markdown_fields: tuple[str, ...] = ()
+
+    def render_markdown_fields(self) -> None:
+        for name in self.markdown_fields:
+            setattr(self, f"{name}_html", render_markdown(getattr(self, name)))
+
+
+def unique_slug(model, base: str, *, max_length: int = 80, exclude_pk=None) -> str:
+    base = (base[:max_length].strip("-")) or "incident"
+    slug, n = base, 2
+    queryset = model.objects.all()
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    while queryset.filter(slug=slug).exists():
+        suffix = f"-{n}"
+        slug = base[: max_length - len(suffix)].strip("-") + suffix
+        n += 1
+    return slug
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="led_teams",
+        help_text="Receives the weekly digest of escalated action items.",
+    )  # fmt: skip
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("team_detail", args=[self.slug])
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:100]
+        super().save(*args, **kwargs)
+
+
+class Service(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="services"
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:100]
+        super().save(*args, **kwargs)
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = slugify(self.name)[:60]
+        super().save(*args, **kwargs)
+
+
+class Profile(models.Model):
+    """Per-person preferences; created on demand by `Profile.for_user`."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    timezone = models.CharField(
+        max_length=64, default="UTC", help_text="Times are entered and shown in this zone."
+    )
+    email_reminders = models.BooleanField(
+        default=True, help_text="E-mail me about my action items that are due or overdue."
+    )
+
+    def __str__(self):
+        return f"Preferences of {self.user}"
+
+    @classmethod
+    def for_user(cls, user) -> Profile:
+        profile, _ = cls.objects.get_or_create(user=user)
+        return profile
+
+
+class Severity(models.TextChoices):
+    SEV1 = "SEV1", "SEV1 — critical"
+    SEV2 = "SEV2", "SEV2 — major"
+    SEV3 = "SEV3", "SEV3 — minor"
+    SEV4 = "SEV4", "SEV4 — low"
+
+
+SEVERITY_MEANINGS = {
+    Severity.SEV1: "Critical: the product is down or data is lost for many customers.",
+    Severity.SEV2: "Major: a core feature is broken or badly degraded for many customers.",
+    Severity.SEV3: "Minor: a feature is degraded for some customers; a workaround exists.",
+    Severity.SEV4: "Low: little or no customer impact; a near miss worth learning from.",
+}
+
+
+class IncidentQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(status=Incident.Status.PUBLISHED)
+
+    def visible_to(self, user):
+        """What a person may open: published incidents whose visibility admits them, and the
+        ones they write or review. Staff see everything.
+
+        EXISTS subqueries rather than joins, so no DISTINCT is needed and pagination stays cheap.
+        """
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff or user.is_superuser:
+            return self
+        named = Exists(
+            Incident.authors.through.objects.filter(incident_id=OuterRef("pk"), user_id=user.pk)
+        ) | Exists(
+            Incident.reviewers.through.objects.filter(incident_id=OuterRef("pk"), user_id=user.pk)
+        )
+        chosen_person = Exists(
+            Incident.visible_users.through.objects.filter(
+                incident_id=OuterRef("pk"), user_id=user.pk
+            )
+        )
+        chosen_team = Exists(
+            Incident.visible_teams.through.objects.filter(
+                incident_id=OuterRef("pk"), team__members=user.pk
+            )
+        )
+        readable = Q(status=Incident.Status.PUBLISHED) & (
+            Q(visibility=Incident.Visibility.EVERYONE)
+            | chosen_person
+            | (Q(visibility=Incident.Visibility.TEAMS) & chosen_team)
+        )
+        return self.filter(named | readable)
+
+    def for_list(self):
+        return self.only(
+            "id", "slug", "title", "severity", "status", "started_at", "resolved_at",
+            "detected_at", "mitigated_at", "summary_html", "created_at",
+        ).prefetch_related("services", "teams")  # fmt: skip
+
+    def with_detail(self):
+        return self.select_related("created_by").prefetch_related(
+            "services",
+            "teams",
+            "tags",
+            "authors",
+            "reviewers",
+            "timeline_entries",
+            models.Prefetch(
+                "factors", queryset=ContributingFactor.objects.prefetch_related("evidence")
+            ),
+            models.Prefetch(
+                "action_items",
+                queryset=ActionItem.objects.select_related("team", "owner"),
+            ),
+        )
+
+
+class Incident(MarkdownFieldsMixin, models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        IN_REVIEW = "in_review", "In review"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        PUBLISHED = "published", "Published"
+
+    class Visibility(models.TextChoices):
+        EVERYONE = "everyone", "Everyone"
+        TEAMS = "teams", "Only chosen teams"
+        PEOPLE = "people", "Only chosen people"
+
+    MILESTONES = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
+    markdown_fields = ("summary", "impact", "narrative", "went_well", "lucky", "lessons")
+
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.SEV3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+
+    summary = models.TextField(blank=True, help_text="Two or three sentences: what happened.")
+    summary_html = models.TextField(blank=True, editable=False)
+    impact = models.TextField(
+        blank=True, help_text="Who and what was affected, for how long, and how badly."
+    )
+    impact_html = models.TextField(blank=True, editable=False)
+    customer_visible = models.BooleanField(null=True, blank=True)
+    data_lost = models.BooleanField(null=True, blank=True)
+    narrative = models.TextField(blank=True, help_text="The story, as it looked from the inside.")
+    narrative_html = models.TextField(blank=True, editable=False)
+    went_well = models.TextField("what went well", blank=True)
+    went_well_html = models.TextField(blank=True, editable=False)
+    lucky = models.TextField("where we got lucky", blank=True)
+    lucky_html = models.TextField(blank=True, editable=False)
+    lessons = models.TextField(blank=True)
+    lessons_html = models.TextField(blank=True, editable=False)
+
+    started_at = models.DateTimeField("started", null=True, blank=True)
+    detected_at = models.DateTimeField("detected", null=True, blank=True)
+    acknowledged_at = models.DateTimeField("acknowledged", null=True, blank=True)
+    mitigated_at = models.DateTimeField("mitigated", null=True, blank=True)
+    resolved_at = models.DateTimeField("resolved", null=True, blank=True)
+
+    services = models.ManyToManyField(Service, blank=True, related_name="incidents")
+    teams = models.ManyToManyField(Team, blank=True, related_name="incidents")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="incidents")
+    authors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="authored_incidents"
+    )
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="reviewing_incidents"
+    )
+
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.EVERYONE
+    )
+    visible_teams = models.ManyToManyField(Team, blank=True, related_name="+")
+    visible_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    # Optimistic concurrency: every save of the write-up says which version it was based on.
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-started_at"], name="incident_status_started"),
+            models.Index(fields=["severity", "-started_at"], name="incident_severity_started"),
+            models.Index(fields=["-started_at", "-id"], name="incident_started"),
+            models.Index(fields=["-created_at"], name="incident_created"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("incident_detail", args=[self.slug])
+
+    @property
+    def severity_meaning(self) -> str:
+        return SEVERITY_MEANINGS.get(self.severity, "")
+
+    def build_slug(self) -> str:
+        day = (self.started_at or self.created_at or timezone.now()).date()
+        return unique_slug(
+            Incident, f"{slugify(self.title)[:80]}-{day:%Y-%m-%d}", max_length=100,
+            exclude_pk=self.pk,
+        )  # fmt: skip
+
+    def clean(self):
+        errors = {}
+        previous_name = None
+        previous_value = None
+        for name in self.MILESTONES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if previous_value is not None and value < previous_value:
+                label = self._meta.get_field(name).verbose_name
+                previous_label = self._meta.get_field(previous_name).verbose_name
+                errors[name] = ValidationError(
+                    f"{label.capitalize()} time must not be before {previous_label} time.",
+                    code="milestone_order",
+                )
+            else:
+                previous_name, previous_value = name, value
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs):
+        self.render_markdown_fields()
+        if not self.slug:
+            self.slug = self.build_slug()
+        super().save(*args, **kwargs)
+
+    def save_if_version(self, expected_version: int, fields: list[str]) -> bool:
+        """Write `fields` only if nobody saved since `expected_version`; bumps the version.
+
+        A conditional UPDATE, not read-then-write, so two concurrent saves can never both win.
+        """
+        self.render_markdown_fields()
+        values = {name: getattr(self, name) for name in fields}
+        for name in fields:
+            if name in self.markdown_fields:
+                values[f"{name}_html"] = getattr(self, f"{name}_html")
+        values["updated_at"] = timezone.now()
+        updated = Incident.objects.filter(pk=self.pk, version=expected_version).update(
+            version=F("version") + 1, **values
+        )
+        if updated:
+            self.version = expected_version + 1
+            self.updated_at = values["updated_at"]
+        return bool(updated)
+
+    def _between(self, start: str, end: str) -> dt.timedelta | None:
+        a, b = getattr(self, start), getattr(self, end)
+        return b - a if a and b else None
+
+    @property
+    def time_to_detect(self):
+        return self._between("started_at", "detected_at")
+
+    @property
+    def time_to_acknowledge(self):
+        return self._between("detected_at", "acknowledged_at")
+
+    @property
+    def time_to_mitigate(self):
+        return self._between("started_at", "mitigated_at")
+
+    @property
+    def time_to_resolve(self):
+        return self._between("started_at", "resolved_at")
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+    def is_author(self, user) -> bool:
+        return user.is_authenticated and any(a.pk == user.pk for a in self.authors.all())
+
+    def is_reviewer(self, user) -> bool:
+        return user.is_authenticated and any(r.pk == user.pk for r in self.reviewers.all())
+
+    def can_edit(self, user) -> bool:
+        return user.is_authenticated and (
+            user.is_staff or self.is_author(user) or self.is_reviewer(user)
+        )
+
+    def can_view(self, user) -> bool:
+        """Same rule as `IncidentQuerySet.visible_to`, answered from prefetched authors and
+        reviewers where possible so the detail page needs no extra query."""
+        if not user.is_authenticated:
+            return False
+        if user.is_staff or user.is_superuser or self.is_author(user) or self.is_reviewer(user):
+            return True
+        if not self.is_published:
+            return False
+        if self.visibility == self.Visibility.EVERYONE:
+            return True
+        return Incident.objects.visible_to(user).filter(pk=self.pk).exists()
+
+
+class TimelineEntry(MarkdownFieldsMixin, models.Model):
+    class Kind(models.TextChoices):
+        DETECTION = "detection", "Detection"
+        ALERT = "alert", "Alert"
+        ACTION = "action", "Action"
+        DECISION = "decision", "Decision"
+        STATUS_UPDATE = "status_update", "Status update"
+        ESCALATION = "escalation", "Escalation"
+        COMMUNICATION = "communication", "Communication"
+        MITIGATION = "mitigation", "Mitigation"
+        RESOLUTION = "resolution", "Resolution"
+        OTHER = "other", "Other"
+
+    markdown_fields = ("text",)
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="timeline_entries"
+    )
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ACTION)
+    text = models.TextField()
+    text_html = models.TextField(blank=True, editable=False)
+    # Breaks ties between entries at the same minute; the author can reorder them.
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at", "position", "id"]
+        verbose_name_plural = "timeline entries"
+        indexes = [models.Index(fields=["incident", "at", "position"], name="timeline_incident_at")]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"
+
+    def save(self, *args, **kwargs):
+        self.render_markdown_fields()
+        super().save(*args, **kwargs)
+
+
+class FactorCategory(models.TextChoices):
+    CHANGE = "change", "Change / deploy"
+    CONFIGURATION = "configuration", "Configuration"
+    CAPACITY = "capacity", "Capacity"
+    DEPENDENCY = "dependency", "Dependency"
+    MONITORING = "monitoring", "Monitoring & alerting gap"
+    TOOLING = "tooling", "Tooling"
+    DOCUMENTATION = "documentation", "Documentation / runbook"
+    PROCESS = "process", "Process"
+    COMMUNICATION = "communication", "Communication"
+    WORKLOAD = "workload", "Workload & fatigue"
+    DESIGN = "design", "Design"
+    TESTING = "testing", "Testing gap"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class ContributingFactor(MarkdownFieldsMixin, models.Model):
+    """A condition of the system or the organisation that made the incident possible or worse."""
+
+    markdown_fields = ("description",)
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="factors")
+    category = models.CharField(max_length=20, choices=FactorCategory.choices)
+    description = models.TextField()
+    description_html = models.TextField(blank=True, editable=False)
+    evidence = models.ManyToManyField(TimelineEntry, blank=True, related_name="factors")
+    accepted_risk = models.BooleanField(
+        default=False, help_text="We choose not to act on this factor, and say why."
+    )
+    accepted_risk_reason = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["category"], name="factor_category")]
+
+    def __str__(self):
+        return f"{self.get_category_display()}: {self.description[:60]}"
+
+    def save(self, *args, **kwargs):
+        self.render_markdown_fields()
+        super().save(*args, **kwargs)
+
+
+class ActionItemQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=ActionItem.OPEN_STATUSES)
+
+    def overdue(self, today: dt.date | None = None):
+        today = today or timezone.localdate()
+        return self.open().filter(due__lt=today)
+
+    def due_within(self, days: int, today: dt.date | None = None):
+        today = today or timezone.localdate()
+        return self.open().filter(due__gte=today, due__lte=today + dt.timedelta(days=days))
+
+    def with_related(self):
+        return self.select_related("incident", "team", "owner")
+
+
+class ActionItem(MarkdownFieldsMixin, models.Model):
+    class Kind(models.TextChoices):
+        PREVENT = "prevent", "Prevent"
+        DETECT = "detect", "Detect"
+        MITIGATE = "mitigate", "Mitigate"
+        PROCESS = "process", "Process"
+        LEARN = "learn", "Learn"
+
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+        WONT_DO = "wont_do", "Won't do"
+
+    OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
+    markdown_fields = ("description", "evidence")
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="action_items")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    description_html = models.TextField(blank=True, editable=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PREVENT)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="action_items")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="action_items",
+    )  # fmt: skip
+    due = models.DateField("due date", null=True, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    addresses = models.ManyToManyField(
+        ContributingFactor, blank=True, related_name="action_items",
+        help_text="The contributing factors this item addresses.",
+    )  # fmt: skip
+    tracker_url = models.URLField("tracker link", max_length=500, blank=True)
+    evidence = models.TextField(
+        blank=True, help_text="What changed (a link) and, for prevent/detect, how it was verified."
+    )
+    evidence_html = models.TextField(blank=True, editable=False)
+    wont_do_reason = models.TextField(blank=True)
+    verified_effective_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = ActionItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due", "id"]
+        indexes = [
+            models.Index(fields=["status", "due"], name="action_status_due"),
+            models.Index(fields=["team", "status", "due"], name="action_team_status"),
+            models.Index(fields=["owner", "status", "due"], name="action_owner_status"),
+            models.Index(fields=["priority", "status"], name="action_priority_status"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def clean(self):
+        if self.tracker_url:
+            URLValidator(schemes=["http", "https"])(self.tracker_url)
+
+    def save(self, *args, **kwargs):
+        self.render_markdown_fields()
+        if self.status == self.Status.DONE and self.completed_at is None:
+            self.completed_at = timezone.now()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def is_overdue(self, today: dt.date | None = None) -> bool:
+        today = today or timezone.localdate()
+        return self.is_open and self.due is not None and self.due < today
+
+    def days_overdue(self, today: dt.date | None = None) -> int:
+        today = today or timezone.localdate()
+        return (today - self.due).days if self.is_overdue(today) else 0
+
+
+class GuidedQuestion(models.Model):
+    """A prompt of the "what happened, from the inside" step; editable in the admin."""
+
+    prompt = models.CharField(max_length=300)
+    help_text = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.prompt
+
+
+class Answer(MarkdownFieldsMixin, models.Model):
+    markdown_fields = ("text",)
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(GuidedQuestion, on_delete=models.PROTECT, related_name="answers")
+    text = models.TextField(blank=True)
+    text_html = models.TextField(blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["question__position", "question_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "question"], name="one_answer_per_question")
+        ]
+
+    def __str__(self):
+        return f"{self.incident}: {self.question}"
+
+    def save(self, *args, **kwargs):
+        self.render_markdown_fields()
+        super().save(*args, **kwargs)
+
+
+class BlameDismissal(models.Model):
+    """An author said a blame finding does not apply; it stays hidden for that exact phrase."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="dismissals")
+    field = models.CharField(max_length=60)
+    rule = models.CharField(max_length=60)
+    phrase = models.CharField(max_length=200)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "field", "rule", "phrase"], name="one_dismissal_per_phrase"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.rule} dismissed for “{self.phrase}”"
+
+
+class Reminder(models.Model):
+    """One reminder about one action item to one person. The unique constraint is what makes
+    `send_reminders` safe to re-run: a reminder is recorded before its e-mail goes out."""
+
+    class Kind(models.TextChoices):
+        DUE_SOON = "due_soon", "Due soon"
+        OVERDUE = "overdue", "Overdue"
+        ESCALATION = "escalation", "Escalation"
+
+    action_item = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    due = models.DateField(help_text="The item's due date when the reminder was made.")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action_item", "kind", "due", "recipient"], name="one_reminder_per_kind"
+            )
+        ]
+        indexes = [models.Index(fields=["sent_at"], name="reminder_unsent")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} reminder to {self.recipient} about {self.action_item}"
