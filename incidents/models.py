@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.text import slugify
 
 from .markdown import render_markdown
@@ -189,8 +191,6 @@ class IncidentQuerySet(models.QuerySet):
             "services",
             "teams",
             "tags",
-            "authors",
-            "reviewers",
             "timeline_entries",
             models.Prefetch(
                 "factors", queryset=ContributingFactor.objects.prefetch_related("evidence")
@@ -199,6 +199,7 @@ class IncidentQuerySet(models.QuerySet):
                 "action_items",
                 queryset=ActionItem.objects.select_related("team", "owner"),
             ),
+            models.Prefetch("answers", queryset=Answer.objects.select_related("question")),
         )
 
 
@@ -368,11 +369,44 @@ class Incident(MarkdownFieldsMixin, models.Model):
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
 
+    @cached_property
+    def people(self) -> dict[str, list]:
+        """Authors and reviewers in one query (pages show both and check both)."""
+        User = get_user_model()
+        rows = (
+            User.objects.filter(Q(authored_incidents=self) | Q(reviewing_incidents=self))
+            .annotate(
+                is_author=Exists(
+                    Incident.authors.through.objects.filter(
+                        incident_id=self.pk, user_id=OuterRef("pk")
+                    )
+                ),
+                is_reviewer=Exists(
+                    Incident.reviewers.through.objects.filter(
+                        incident_id=self.pk, user_id=OuterRef("pk")
+                    )
+                ),
+            )
+            .distinct()
+            .order_by("username")
+        )
+        people = {"authors": [], "reviewers": []}
+        for person in rows:
+            if person.is_author:
+                people["authors"].append(person)
+            if person.is_reviewer:
+                people["reviewers"].append(person)
+        return people
+
+    def forget_people(self) -> None:
+        """Call after changing authors or reviewers on this instance."""
+        self.__dict__.pop("people", None)
+
     def is_author(self, user) -> bool:
-        return user.is_authenticated and any(a.pk == user.pk for a in self.authors.all())
+        return user.is_authenticated and any(a.pk == user.pk for a in self.people["authors"])
 
     def is_reviewer(self, user) -> bool:
-        return user.is_authenticated and any(r.pk == user.pk for r in self.reviewers.all())
+        return user.is_authenticated and any(r.pk == user.pk for r in self.people["reviewers"])
 
     def can_edit(self, user) -> bool:
         return user.is_authenticated and (

@@ -1,15 +1,24 @@
+"""All incident URLs. Each feature keeps its routes in its own module; write routes come first
+so `incidents/new/` is not taken for a slug."""
+
 from django.urls import path
 
-from . import views
+from . import (
+    urls_actions,
+    urls_browse,
+    urls_exchange,
+    urls_review,
+    urls_write,
+    views,
+)
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("incidents/", views.incident_list, name="incident_list"),
-    path("incidents/new/", views.incident_create, name="incident_create"),
+    *urls_write.urlpatterns,
+    *urls_browse.urlpatterns,
+    *urls_actions.urlpatterns,
+    *urls_review.urlpatterns,
+    *urls_exchange.urlpatterns,
     path("incidents/<slug:slug>/", views.incident_detail, name="incident_detail"),
-    path("incidents/<slug:slug>/edit/", views.incident_edit, name="incident_edit"),
     path("teams/<slug:slug>/", views.team_detail, name="team_detail"),
-    path("actions/", views.action_list, name="action_list"),
-    path("metrics/", views.metrics, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -1,0 +1,45 @@
+"""Small helpers every view module shares."""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.shortcuts import get_object_or_404
+
+from .models import Incident
+
+PAGE_SIZE = 25
+
+
+def models_nulls_last(field: str):
+    return F(field).asc(nulls_last=True)
+
+
+def wants_partial(request) -> bool:
+    """True for an htmx swap; false for boosted navigation and history restores, which need
+    the whole page (otherwise the back button shows a bare fragment)."""
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def query_string_without_page(request) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+def get_visible_incident(request, slug, queryset=None):
+    """The incident, or 404 when there is none and 403 when this person may not read it."""
+    queryset = queryset if queryset is not None else Incident.objects.all()
+    incident = get_object_or_404(queryset, slug=slug)
+    if not incident.can_view(request.user):
+        # Private incidents are not acknowledged to outsiders.
+        raise PermissionDenied("You may not read this write-up.")
+    return incident
+
+
+def get_editable_incident(request, slug, queryset=None):
+    """The incident, or 404/403 unless this person is an author, a reviewer or staff."""
+    queryset = queryset if queryset is not None else Incident.objects.all()
+    incident = get_object_or_404(queryset, slug=slug)
+    if not incident.can_edit(request.user):
+        raise PermissionDenied("Only the write-up's authors and reviewers may edit it.")
+    return incident
