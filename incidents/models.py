@@ -706,3 +706,9 @@ class Reminder(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} reminder to {self.recipient} about {self.action_item}"
+
+
+# Feature models live in their own modules; importing them here registers them with the app.
+from .action_models import *  # noqa: E402, F403
+from .review_models import *  # noqa: E402, F403
+from .search_models import *  # noqa: E402, F403

@@ -1,0 +1,1 @@
+"""Models of the search index. Imported at the end of models.py."""
