@@ -124,7 +124,8 @@ DATABASE_URL = (
     or f"sqlite:///{BASE_DIR / 'var' / 'debrief.sqlite3'}"
 )
 if DATABASE_URL.startswith("sqlite"):
-    default_db = dj_database_url.parse(DATABASE_URL)
+    # Persistent connections: opening one costs the PRAGMAs below on every request otherwise.
+    default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=600)
     default_db["OPTIONS"] = {
         # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy
         # timeout instead of failing with "database is locked" when they upgrade a read lock.
