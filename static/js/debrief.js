@@ -9,4 +9,17 @@
       event.detail.isError = false;
     }
   });
+  // Wide tables scroll sideways on a phone; keyboard users must be able to reach that scroll.
+  function makeScrollRegionsFocusable(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (region) {
+      if (!region.hasAttribute("tabindex")) {
+        region.setAttribute("tabindex", "0");
+        region.setAttribute("role", "region");
+        var caption = region.querySelector("caption, [data-label]");
+        region.setAttribute("aria-label", caption ? caption.textContent.trim() : "Scrollable table");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { makeScrollRegionsFocusable(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { makeScrollRegionsFocusable(event.target); });
 })();

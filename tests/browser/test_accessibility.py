@@ -1,0 +1,46 @@
+"""axe-core (bundled with axe-playwright-python, runs offline) finds no serious or critical
+accessibility violations on the main pages, at desktop and phone widths."""
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.factories import make_action_item, make_entry, make_factor, make_incident, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PAGES = ["/", "/incidents/", "{incident}", "/actions/", "/lessons/", "/metrics/"]
+
+
+def serious(results) -> list[str]:
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_main_pages_have_no_serious_violations(browser, live_server, width):
+    make_user(username="reader", password="a-good-password-1")
+    incident = make_incident(title="Expired certificate on the API")
+    entry = make_entry(incident, kind="detection", text="Synthetic check failed")
+    make_factor(incident, evidence=[entry])
+    make_action_item(incident)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    axe = Axe()
+    page.goto(f"{live_server.url}/accounts/login/")
+    assert serious(axe.run(page)) == [], "login page"
+    page.get_by_label("Username").fill("reader")
+    page.get_by_label("Password").fill("a-good-password-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/")
+    problems = {}
+    for path in PAGES:
+        url = live_server.url + path.format(incident=incident.get_absolute_url())
+        page.goto(url)
+        found = serious(axe.run(page))
+        if found:
+            problems[path] = found
+    context.close()
+    assert problems == {}
