@@ -1,0 +1,147 @@
+"""Every URL pattern, resolved from the URLconf (so a new URL is covered automatically), as
+anonymous, outsider, author, reviewer and staff, against a private draft incident.
+
+Guards: anonymous people are sent to sign in; outsiders never read or change a private
+write-up (403 or 404, database unchanged); nobody ever gets a 500.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from incidents.models import ActionItem, Incident, TimelineEntry
+from tests.factories import (
+    make_action_item,
+    make_entry,
+    make_factor,
+    make_incident,
+    make_team,
+    make_user,
+)
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {"login", "logout", "healthz"}
+SKIP_PREFIXES = ("admin/", "static/", "__")
+KWARG_GUESSES = {"step": "basics", "token": "not-a-real-token", "format": "json"}
+
+
+def walk(resolver, prefix=""):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from walk(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def all_patterns():
+    return [
+        (route, pattern)
+        for route, pattern in walk(get_resolver())
+        if not route.startswith(SKIP_PREFIXES)
+    ]
+
+
+def build_url(route: str, world) -> str:
+    """Fill each <converter:name> with a value that points at the private incident's world."""
+    import re
+
+    def value(match):
+        converter, name = match.group(1) or "str", match.group(2)
+        if name == "slug":
+            if route.startswith("teams/"):
+                return world["team"].slug
+            if route.startswith("lessons/"):
+                return "no-such-lesson"
+            return world["incident"].slug
+        if converter == "int":
+            ids = {
+                "entry": world["entry"].pk,
+                "item": world["item"].pk,
+                "factor": world["factor"].pk,
+            }
+            for key, pk in ids.items():
+                if key in name:
+                    return str(pk)
+            return str(world["item"].pk)
+        return KWARG_GUESSES.get(name, "x")
+
+    filled = re.sub(r"<(?:(\w+):)?(\w+)>", value, route)
+    return "/" + filled.lstrip("^").rstrip("$")
+
+
+@pytest.fixture
+def world():
+    team = make_team()
+    author, reviewer, outsider = make_user(), make_user(), make_user(teams=[team])
+    staff = make_user(is_staff=True)
+    incident = make_incident(
+        status=Incident.Status.DRAFT,
+        visibility=Incident.Visibility.PEOPLE,
+        authors=[author],
+        reviewers=[reviewer],
+        teams=[team],
+    )
+    entry = make_entry(incident)
+    factor = make_factor(incident, evidence=[entry])
+    item = make_action_item(incident, team=team)
+    return {"team": team, "author": author, "reviewer": reviewer, "outsider": outsider,
+            "staff": staff, "incident": incident, "entry": entry, "factor": factor, "item": item}  # fmt: skip
+
+
+def snapshot(incident):
+    incident.refresh_from_db()
+    return (
+        incident.version,
+        incident.status,
+        incident.title,
+        TimelineEntry.objects.filter(incident=incident).count(),
+        ActionItem.objects.filter(incident=incident).count(),
+    )
+
+
+def test_url_patterns_are_found():
+    routes = [route for route, _ in all_patterns()]
+    assert "incidents/" in routes and "incidents/<slug:slug>/" in routes
+
+
+def test_anonymous_is_sent_to_sign_in_everywhere(client, world):
+    for route, pattern in all_patterns():
+        url = build_url(route, world)
+        response = client.get(url)
+        if pattern.name in PUBLIC:
+            assert response.status_code < 500, url
+            continue
+        assert response.status_code == 302, (url, response.status_code)
+        assert response["Location"].startswith("/accounts/login/"), url
+
+
+def test_outsider_cannot_read_or_change_a_private_incident(client, world):
+    client.force_login(world["outsider"])
+    before = snapshot(world["incident"])
+    incident_routes = [
+        (route, pattern) for route, pattern in all_patterns() if "<slug:slug>" in route
+        and route.startswith("incidents/")
+    ]  # fmt: skip
+    assert incident_routes
+    for route, _ in incident_routes:
+        url = build_url(route, world)
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, {"title": "hijacked", "version": 1})
+            assert response.status_code in (403, 404, 405), (method, url, response.status_code)
+    assert snapshot(world["incident"]) == before
+
+
+@pytest.mark.parametrize("role", ["author", "reviewer", "staff", "outsider"])
+def test_no_url_gives_a_server_error_for_any_role(client, world, role):
+    client.force_login(world[role])
+    for route, _ in all_patterns():
+        url = build_url(route, world)
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code < 500, (role, method, url, response.status_code)
+
+
+@pytest.mark.parametrize("role", ["author", "reviewer", "staff"])
+def test_people_on_the_write_up_can_read_it(client, world, role):
+    client.force_login(world[role])
+    assert client.get(world["incident"].get_absolute_url()).status_code == 200
