@@ -130,3 +130,34 @@ class ReminderAdmin(admin.ModelAdmin):
     list_select_related = ["action_item", "recipient"]
     raw_id_fields = ["action_item", "recipient"]
     search_fields = ["recipient__username", "action_item__title"]
+
+
+@admin.register(models.ReviewComment)
+class ReviewCommentAdmin(admin.ModelAdmin):
+    list_display = ["incident", "author", "anchor", "created_at"]
+    list_filter = ["anchor"]
+    list_select_related = ["incident", "author"]
+    raw_id_fields = ["incident", "parent"]
+    search_fields = ["body", "incident__title"]
+
+
+@admin.register(models.ReviewMeeting)
+class ReviewMeetingAdmin(admin.ModelAdmin):
+    list_display = ["incident", "starts_at", "facilitator", "sequence"]
+    list_select_related = ["incident", "facilitator"]
+    raw_id_fields = ["incident"]
+
+
+@admin.register(models.ReviewNotice)
+class ReviewNoticeAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "sent_at"]
+
+
+@admin.register(models.TrashEntry)
+class TrashEntryAdmin(admin.ModelAdmin):
+    list_display = ["__str__"]
+
+
+@admin.register(models.EscalationDigest)
+class EscalationDigestAdmin(admin.ModelAdmin):
+    list_display = ["__str__"]

@@ -1,17 +1,104 @@
-"""Browsing: the home page, the incident list with filters and search, and the metrics page."""
+"""Browsing: the home page, the incident list with filters and search, similar incidents, and
+the metrics page."""
 
 import datetime as dt
 
+from django import forms
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from .forms import IncidentFilterForm
-from .models import ActionItem, Incident, Team
+from . import metrics as trends
+from .models import ActionItem, ContributingFactor, FactorCategory, Incident, Service, Tag, Team
+from .search import MAX_QUERY_CHARS, RankedSearch, search_incidents
+from .similar import find_similar, recurrence_notes, split_param
 from .viewutils import PAGE_SIZE, models_nulls_last, query_string_without_page, wants_partial
+
+
+class BrowseFilterForm(forms.Form):
+    """The browse filters. Everything optional; a bad value is reported next to the results
+    and the other filters still apply — never a 500."""
+
+    q = forms.CharField(required=False, label="Search", strip=True)
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *Incident.Status.choices]
+    )
+    severity = forms.ChoiceField(
+        required=False, choices=[("", "Any severity"), *Incident.severity.field.choices]
+    )
+    service = forms.SlugField(required=False)
+    team = forms.SlugField(required=False)
+    tag = forms.SlugField(required=False)
+    category = forms.ChoiceField(
+        required=False, label="Factor", choices=[("", "Any factor"), *FactorCategory.choices]
+    )
+    since = forms.DateField(
+        required=False, label="From", validators=[trends.plausible_date],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip
+    until = forms.DateField(
+        required=False, label="To", validators=[trends.plausible_date],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip
+
+    def clean_q(self):
+        # Long input is cut, not refused: a pasted paragraph still searches.
+        return self.cleaned_data["q"][:MAX_QUERY_CHARS]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end of the range must not be before its start.")
+            data.pop("until", None)
+        return data
+
+
+M2M_FILTERS = {
+    "service": (Incident.services.through, "service"),
+    "team": (Incident.teams.through, "team"),
+    "tag": (Incident.tags.through, "tag"),
+}
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def filter_incidents(queryset, data: dict):
+    """Apply the browse filters in `data` (cleaned form data; missing keys are ignored).
+
+    EXISTS subqueries for the many-to-many filters, so no row is repeated and pagination
+    stays cheap; dates become a range on `started_at` so its index serves them.
+    """
+    if data.get("status"):
+        queryset = queryset.filter(status=data["status"])
+    if data.get("severity"):
+        queryset = queryset.filter(severity=data["severity"])
+    for name, (through, field) in M2M_FILTERS.items():
+        if data.get(name):
+            queryset = queryset.filter(
+                Exists(
+                    through.objects.filter(
+                        incident_id=OuterRef("pk"), **{f"{field}__slug": data[name]}
+                    )
+                )
+            )
+    if data.get("category"):
+        queryset = queryset.filter(
+            Exists(
+                ContributingFactor.objects.filter(
+                    incident_id=OuterRef("pk"), category=data["category"]
+                )
+            )
+        )
+    if data.get("since"):
+        queryset = queryset.filter(started_at__gte=_start_of(data["since"]))
+    if data.get("until"):
+        queryset = queryset.filter(started_at__lt=_start_of(data["until"] + dt.timedelta(days=1)))
+    return queryset
 
 
 @require_GET
@@ -19,18 +106,35 @@ def home(request):
     user = request.user
     visible = Incident.objects.visible_to(user)
     today = timezone.localdate()
-    context = {
-        "my_drafts": Incident.objects.filter(authors=user)
+    fields = ("id", "slug", "title", "severity", "status", "started_at")
+    my_drafts = list(
+        Incident.objects.filter(authors=user)
         .exclude(status=Incident.Status.PUBLISHED)
-        .order_by("-updated_at")[:10],
-        "reviews_waiting": Incident.objects.filter(
-            reviewers=user, status=Incident.Status.IN_REVIEW
-        ).order_by("-updated_at")[:10],
+        .only(*fields)
+        .order_by("-updated_at")[:10]
+    )
+    reviews_waiting = list(
+        Incident.objects.filter(reviewers=user, status=Incident.Status.IN_REVIEW)
+        .only(*fields)
+        .order_by("-updated_at")[:10]
+    )
+    recent = list(visible.published().only(*fields).order_by("-published_at", "-started_at")[:10])
+    on_this_day = trends.on_this_day(user, today)
+    reread = trends.weekly_reread(user, today)
+    # One pair of queries for the services and teams of every row on the page.
+    rows = [*my_drafts, *reviews_waiting, *recent, *on_this_day, *([reread] if reread else [])]
+    prefetch_related_objects(rows, "services", "teams")
+    context = {
+        "my_drafts": my_drafts,
+        "reviews_waiting": reviews_waiting,
+        # A team's action items may belong to a write-up this person may not read.
         "team_actions": ActionItem.objects.open()
-        .filter(team__members=user)
+        .filter(team__members=user, incident__in=visible.values("pk"))
         .select_related("incident", "team", "owner")
         .order_by(models_nulls_last("due"), "id")[:15],
-        "recent": visible.published().for_list().order_by("-published_at", "-started_at")[:10],
+        "recent": recent,
+        "on_this_day": on_this_day,
+        "reread": reread,
         "today": today,
     }
     return render(request, "incidents/home.html", context)
@@ -39,45 +143,98 @@ def home(request):
 @require_GET
 @vary_on_headers("HX-Request")
 def incident_list(request):
-    form = IncidentFilterForm(request.GET or None)
-    incidents = Incident.objects.visible_to(request.user).for_list()
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["q"]:
-            words = data["q"].split()[:10]
-            for word in words:
-                incidents = incidents.filter(Q(title__icontains=word) | Q(summary__icontains=word))
-        if data["status"]:
-            incidents = incidents.filter(status=data["status"])
-        if data["severity"]:
-            incidents = incidents.filter(severity=data["severity"])
-        if data["service"]:
-            incidents = incidents.filter(services__slug=data["service"])
-        if data["team"]:
-            incidents = incidents.filter(teams__slug=data["team"])
-        if data["tag"]:
-            incidents = incidents.filter(tags__slug=data["tag"])
-        if data["since"]:
-            incidents = incidents.filter(started_at__date__gte=data["since"])
-        if data["until"]:
-            incidents = incidents.filter(started_at__date__lte=data["until"])
-    paginator = Paginator(incidents.order_by("-started_at", "-id"), PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    form = BrowseFilterForm(request.GET)
+    form.is_valid()  # invalid fields are reported; the valid ones still filter
+    data = form.cleaned_data
+    incidents = filter_incidents(Incident.objects.visible_to(request.user).for_list(), data)
+    results = search_incidents(incidents, data.get("q", ""))
+    if not isinstance(results, RankedSearch):
+        results = results.order_by("-started_at", "-id")
+    page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
+    teams = list(Team.objects.only("name", "slug"))
+    services = list(
+        Service.objects.select_related("team").only("name", "slug", "team__name", "team__slug")
+    )
+    tags = list(Tag.objects.only("name", "slug"))
     context = {
         "form": form,
         "page": page,
+        "searching": isinstance(results, RankedSearch),
         "query_string": query_string_without_page(request),
-        "teams": Team.objects.only("name", "slug"),
+        "teams": teams,
+        "services": services,
+        "tags": tags,
         "statuses": Incident.Status.choices,
+        "facet": _facet(data, teams, services, tags),
     }
     template = "incidents/list.html" + ("#results" if wants_partial(request) else "")
     return render(request, template, context)
 
 
-def metrics(request):
-    from .metrics import monthly_counts
+def _facet(data, teams, services, tags) -> dict | None:
+    """When the list shows one service, team or tag, what that is and where to learn more:
+    the list then doubles as the service, team or tag page."""
+    chosen = [(name, data.get(name)) for name in ("service", "team", "tag") if data.get(name)]
+    if len(chosen) != 1:
+        return None
+    kind, slug = chosen[0]
+    pool = {"service": services, "team": teams, "tag": tags}[kind]
+    thing = next((item for item in pool if item.slug == slug), None)
+    if thing is None:
+        return None
+    return {"kind": kind, "object": thing, "slug": slug}
 
-    since = timezone.now() - dt.timedelta(days=365)
-    return render(
-        request, "incidents/metrics.html", {"months": monthly_counts(request.user, since)}
-    )
+
+@require_GET
+@vary_on_headers("HX-Request")
+def similar_incidents(request):
+    """Past incidents like the one being read or written, each with why it matched, and
+    recurrence notes. An htmx partial for the incident page and the guided write-up; the whole
+    browse page for a plain link."""
+    services = split_param(request, "services")
+    categories = [c for c in split_param(request, "categories") if c in FactorCategory.values]
+    text = request.GET.get("q", "")[:2000]
+    exclude_slug = request.GET.get("exclude", "")[:100]
+    current = None
+    if exclude_slug:
+        current = (
+            Incident.objects.visible_to(request.user)
+            .only("id", "slug", "title", "summary", "started_at")
+            .filter(slug=exclude_slug)
+            .first()
+        )
+        if current and not text:
+            text = f"{current.title}\n{current.summary}"
+    similar = find_similar(
+        request.user, services=services, categories=categories, text=text,
+        exclude_slug=exclude_slug, limit=5,
+    )  # fmt: skip
+    notes = recurrence_notes(
+        request.user, services=services, categories=categories, exclude_slug=exclude_slug,
+        reference=current.started_at if current and current.started_at else None,
+    )  # fmt: skip
+    context = {
+        "similar": similar,
+        "recurrence": notes,
+        "asked": bool(services or categories or text.strip()),
+        "current": current,
+    }
+    if wants_partial(request):
+        return render(request, "incidents/detail/similar.html#similar-results", context)
+    return render(request, "incidents/list.html", {**context, "similar_page": True})
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def metrics(request):
+    filters = trends.MetricsFilterForm(request.GET)
+    filters.is_valid()
+    report = trends.build_report(request.user, filters.cleaned_data, today=timezone.localdate())
+    context = {
+        "filters": filters,
+        "report": report,
+        "teams": Team.objects.only("name", "slug"),
+        "services": Service.objects.only("name", "slug"),
+    }
+    template = "incidents/metrics.html" + ("#report" if wants_partial(request) else "")
+    return render(request, template, context)

@@ -1,27 +1,815 @@
-"""Trends across incidents. Plain functions over querysets, so they are testable without HTTP."""
+"""Trends across incidents, and the home page's look back.
 
-from collections import defaultdict
+Plain functions over querysets, testable without HTTP. Everything is aggregated in the
+database — a handful of queries whatever the number of incidents — and every figure counts only
+the published write-ups the reader may open. Durations are shown as distributions (median, the
+90th percentile, a box plot), never as a single average that one long outage would distort.
+"""
 
-from django.db.models import Count
-from django.db.models.functions import TruncMonth
+from __future__ import annotations
 
-from .models import Incident, Severity
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from django import forms
+from django.db import connection
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    Min,
+    OuterRef,
+    Q,
+)
+from django.db.models.functions import Mod
+from django.utils import timezone
+
+from .models import ActionItem, ContributingFactor, FactorCategory, Incident, Severity
+
+DAY = 86_400
+MAX_RANGE_DAYS = 3_653
+
+# --- Database expressions -----------------------------------------------------------------
 
 
-def monthly_counts(user, since) -> list[dict]:
-    """Incidents per month and severity, oldest month first: [{"month", "total", "by_severity"}]."""
-    rows = (
+class Seconds(Func):
+    """Seconds from `start` to `end` (datetimes or dates), computed by the database itself:
+    Django's generic datetime arithmetic calls back into Python for every row on SQLite."""
+
+    arity = 2
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        (start, start_params), (end, end_params) = (
+            compiler.compile(e) for e in self.source_expressions
+        )
+        return (
+            f"((julianday({end}) - julianday({start})) * 86400.0)",
+            [*end_params, *start_params],
+        )
+
+    def as_postgresql(self, compiler, connection, **extra):
+        (start, start_params), (end, end_params) = (
+            compiler.compile(e) for e in self.source_expressions
+        )
+        return (
+            f"EXTRACT(EPOCH FROM (CAST({end} AS timestamptz) - CAST({start} AS timestamptz)))"
+            "::double precision",
+            [*end_params, *start_params],
+        )
+
+
+class MonthKey(Func):
+    """ "2026-03" for a datetime, in the current time zone, computed in the database."""
+
+    arity = 1
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        offset = int(timezone.localtime().utcoffset().total_seconds())
+        return f"strftime('%%Y-%%m', {sql}, %s)", [*params, f"{offset:+d} seconds"]
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"to_char({sql} AT TIME ZONE %s, 'YYYY-MM')", [
+            *params,
+            timezone.get_current_timezone_name(),
+        ]
+
+
+# --- Filters --------------------------------------------------------------------------------
+
+
+def plausible_date(value: dt.date) -> None:
+    """Filters take dates people mean; year 1 or 9999 would overflow date arithmetic."""
+    if not dt.date(1970, 1, 1) <= value <= dt.date(2100, 12, 31):
+        raise forms.ValidationError("Pick a date between 1970 and 2100.", code="implausible")
+
+
+class MetricsFilterForm(forms.Form):
+    team = forms.SlugField(required=False)
+    service = forms.SlugField(required=False)
+    since = forms.DateField(
+        required=False, label="From", validators=[plausible_date],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip
+    until = forms.DateField(
+        required=False, label="To", validators=[plausible_date],
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end of the range must not be before its start.")
+            data.pop("until", None)
+        return data
+
+
+def _aware(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def date_range(data: dict, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The chosen range; by default the last twelve whole months and this one; at most ten
+    years (a chart of a thousand months tells nobody anything)."""
+    until = data.get("until") or today
+    since = data.get("since")
+    if since is None:
+        index = until.year * 12 + until.month - 1 - 11
+        since = dt.date(index // 12, index % 12 + 1, 1)
+    if (until - since).days > MAX_RANGE_DAYS:
+        since = until - dt.timedelta(days=MAX_RANGE_DAYS)
+    return since, until
+
+
+def base_incidents(user, data: dict, today: dt.date):
+    """Published incidents this person may read, in the range, for the team and service."""
+    since, until = date_range(data, today)
+    incidents = (
         Incident.objects.visible_to(user)
-        .filter(started_at__gte=since)
-        .annotate(month=TruncMonth("started_at"))
+        .published()
+        .filter(started_at__gte=_aware(since), started_at__lt=_aware(until + dt.timedelta(days=1)))
+    )
+    if data.get("team"):
+        incidents = incidents.filter(
+            Exists(
+                Incident.teams.through.objects.filter(
+                    incident_id=OuterRef("pk"), team__slug=data["team"]
+                )
+            )
+        )
+    if data.get("service"):
+        incidents = incidents.filter(
+            Exists(
+                Incident.services.through.objects.filter(
+                    incident_id=OuterRef("pk"), service__slug=data["service"]
+                )
+            )
+        )
+    return incidents
+
+
+# --- Figures --------------------------------------------------------------------------------
+
+
+def _months_between(since: dt.date, until: dt.date) -> list[str]:
+    keys, year, month = [], since.year, since.month
+    while (year, month) <= (until.year, until.month):
+        keys.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return keys
+
+
+def monthly_counts(incidents, since: dt.date, until: dt.date) -> list[dict]:
+    """Incidents per month and severity, every month of the range, oldest first:
+    [{"key": "2026-03", "month": date, "total": n, "by_severity": {"SEV1": n, …}}]."""
+    rows = (
+        incidents.order_by()
+        .annotate(month=MonthKey("started_at"))
         .values("month", "severity")
         .annotate(n=Count("id"))
-        .order_by("month")
     )
-    months: dict = defaultdict(lambda: dict.fromkeys(Severity.values, 0))
+    counts = {key: dict.fromkeys(Severity.values, 0) for key in _months_between(since, until)}
     for row in rows:
-        months[row["month"]][row["severity"]] = row["n"]
+        if row["month"] in counts and row["severity"] in counts[row["month"]]:
+            counts[row["month"]][row["severity"]] += row["n"]
     return [
-        {"month": month, "total": sum(counts.values()), "by_severity": counts}
-        for month, counts in sorted(months.items())
+        {
+            "key": key,
+            "month": dt.date(int(key[:4]), int(key[5:]), 1),
+            "total": sum(by.values()),
+            "by_severity": by,
+        }
+        for key, by in counts.items()
     ]
+
+
+DURATIONS = {
+    "detect": ("Time to detect", "started_at", "detected_at"),
+    "acknowledge": ("Time to acknowledge", "detected_at", "acknowledged_at"),
+    "mitigate": ("Time to mitigate", "started_at", "mitigated_at"),
+    "resolve": ("Time to resolve", "started_at", "resolved_at"),
+}
+PERCENTILES = (10, 25, 50, 75, 90)
+
+
+@dataclass
+class Distribution:
+    key: str
+    label: str
+    n: int = 0
+    minimum: float | None = None
+    maximum: float | None = None
+    percentiles: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def median(self):
+        return self.percentiles.get(50)
+
+    @property
+    def p90(self):
+        return self.percentiles.get(90)
+
+    def as_timedelta(self, seconds):
+        return None if seconds is None else dt.timedelta(seconds=round(seconds))
+
+    @property
+    def table(self) -> dict:
+        return {
+            "min": self.as_timedelta(self.minimum),
+            **{f"p{p}": self.as_timedelta(self.percentiles.get(p)) for p in PERCENTILES},
+            "max": self.as_timedelta(self.maximum),
+        }
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont, numpy's
+    default): what the SQL below computes, for tests to check against."""
+    position = (len(sorted_values) - 1) * p / 100
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def distributions(incidents) -> list[Distribution]:
+    """Median, percentiles, minimum and maximum of each duration, in one query: one pass over
+    the incidents, then the database ranks each duration and returns only the rows at the
+    percentile positions (about a dozen per duration, whatever the number of incidents)."""
+    annotated = incidents.order_by().values_list(
+        *[Seconds(F(start), F(end)) for _label, start, end in DURATIONS.values()]
+    )
+    inner, params = annotated.query.sql_with_params()
+    columns = [f"d{n}" for n in range(len(DURATIONS))]
+    unpivot = " UNION ALL ".join(
+        f"SELECT {n} AS metric, {column} AS v FROM d" for n, column in enumerate(columns)
+    )
+    positions = " OR ".join(
+        f"rn = ((n - 1) * {p}) / 100 + 1 OR rn = ((n - 1) * {p}) / 100 + 2" for p in PERCENTILES
+    )
+    sql = f"""
+        WITH d ({", ".join(columns)}) AS MATERIALIZED ({inner}),
+        u AS ({unpivot}),
+        r AS (
+            SELECT metric, v,
+                   ROW_NUMBER() OVER (PARTITION BY metric ORDER BY v) AS rn,
+                   COUNT(*) OVER (PARTITION BY metric) AS n
+            FROM u WHERE v IS NOT NULL AND v >= 0
+        )
+        SELECT metric, rn, n, v FROM r WHERE rn = 1 OR rn = n OR {positions}
+        ORDER BY metric, rn"""
+    ranked: dict[int, dict[int, float]] = {}
+    sizes: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for metric, rn, n, value in cursor.fetchall():
+            # julianday() arithmetic is exact to about 0.1 ms; timestamps are to the millisecond.
+            ranked.setdefault(metric, {})[rn] = round(float(value), 3)
+            sizes[metric] = n
+    result = []
+    for index, (key, (label, _start, _end)) in enumerate(DURATIONS.items()):
+        dist = Distribution(key=key, label=label, n=sizes.get(index, 0))
+        values = ranked.get(index, {})
+        if dist.n:
+            dist.minimum, dist.maximum = values[1], values[dist.n]
+            for p in PERCENTILES:
+                position = (dist.n - 1) * p / 100
+                low = math.floor(position)
+                a = values[low + 1]
+                b = values.get(low + 2, a)
+                dist.percentiles[p] = a + (b - a) * (position - low)
+        result.append(dist)
+    return result
+
+
+@dataclass
+class FollowThrough:
+    total: int = 0
+    done_on_time: int = 0
+    done_late: int = 0
+    done_undated: int = 0
+    open_not_due: int = 0
+    open_overdue: int = 0
+    wont_do: int = 0
+    verified: int = 0
+    done: int = 0
+    closed_within: dict[int, tuple[int, int]] = field(default_factory=dict)  # days: (closed, of)
+
+    @property
+    def outcomes(self) -> list[tuple[str, str, int]]:
+        """(css key, label, count) in the order they are stacked."""
+        return [
+            ("ontime", "Done on time", self.done_on_time + self.done_undated),
+            ("late", "Done late", self.done_late),
+            ("open", "Open, not yet due", self.open_not_due),
+            ("overdue", "Open and overdue", self.open_overdue),
+            ("wontdo", "Won't do", self.wont_do),
+        ]
+
+    def share_closed(self, days: int) -> float | None:
+        closed, of = self.closed_within.get(days, (0, 0))
+        return closed / of if of else None
+
+    @property
+    def share_verified(self) -> float | None:
+        return self.verified / self.done if self.done else None
+
+
+WINDOWS = (30, 60, 90)
+
+
+def follow_through(incidents, *, today: dt.date, now: dt.datetime) -> FollowThrough:
+    """What became of the action items of these incidents, in one aggregate query.
+
+    Closed within N days counts only items at least N days old, so recent items do not make
+    the share look worse than it is."""
+    done = Q(status=ActionItem.Status.DONE)
+    open_ = Q(status__in=ActionItem.OPEN_STATUSES)
+    to_close = Seconds(F("created_at"), F("completed_at"))
+    # Done on the due date counts as on time: completed before the end of that day.
+    past_due = Seconds(F("due"), F("completed_at"))
+    aggregates = {
+        "total": Count("id"),
+        "done": Count("id", filter=done),
+        "done_on_time": Count("id", filter=done & Q(due__isnull=False, past_due__lt=DAY)),
+        "done_late": Count("id", filter=done & Q(due__isnull=False, past_due__gte=DAY)),
+        "done_undated": Count(
+            "id", filter=done & (Q(due__isnull=True) | Q(completed_at__isnull=True))
+        ),
+        "open_overdue": Count("id", filter=open_ & Q(due__lt=today)),
+        "open_not_due": Count("id", filter=open_ & (Q(due__gte=today) | Q(due__isnull=True))),
+        "wont_do": Count("id", filter=Q(status=ActionItem.Status.WONT_DO)),
+        "verified": Count("id", filter=done & Q(verified_effective_at__isnull=False)),
+    }
+    for days in WINDOWS:
+        old_enough = Q(created_at__lte=now - dt.timedelta(days=days))
+        aggregates[f"of_{days}"] = Count("id", filter=old_enough)
+        aggregates[f"closed_{days}"] = Count(
+            "id", filter=old_enough & done & Q(to_close__lte=days * DAY)
+        )
+    row = (
+        ActionItem.objects.filter(incident__in=incidents.order_by().values("pk"))
+        .alias(to_close=to_close, past_due=past_due)
+        .aggregate(**aggregates)
+    )
+    result = FollowThrough(
+        **{
+            k: row[k]
+            for k in (
+                "total",
+                "done",
+                "done_on_time",
+                "done_late",
+                "done_undated",
+                "open_overdue",
+                "open_not_due",
+                "wont_do",
+                "verified",
+            )
+        }
+    )
+    # A done item without a completion time is neither on time nor late: counted as undated.
+    result.done_undated = result.done - result.done_on_time - result.done_late
+    result.closed_within = {d: (row[f"closed_{d}"], row[f"of_{d}"]) for d in WINDOWS}
+    return result
+
+
+def overdue_by_team(incidents, *, today: dt.date, limit: int = 10) -> list[dict]:
+    return list(
+        ActionItem.objects.open()
+        .filter(incident__in=incidents.order_by().values("pk"), due__lt=today)
+        .values("team__name", "team__slug")
+        .annotate(n=Count("id"), oldest=Min("due"))
+        .order_by("-n", "team__name")[:limit]
+    )
+
+
+def factor_categories(incidents) -> list[dict]:
+    """Incidents per contributing-factor category, most frequent first."""
+    labels = dict(FactorCategory.choices)
+    rows = (
+        ContributingFactor.objects.filter(incident__in=incidents.order_by().values("pk"))
+        .values("category")
+        .annotate(n=Count("incident_id", distinct=True))
+        .order_by("-n", "category")
+    )
+    return [
+        {"key": r["category"], "label": labels.get(r["category"], r["category"]), "n": r["n"]}
+        for r in rows
+    ]
+
+
+def categories_by_service(incidents, *, categories: int = 6, services: int = 8) -> dict:
+    """Which factor categories recur on which services: a table of incident counts for the most
+    frequent categories and services."""
+    labels = dict(FactorCategory.choices)
+    rows = list(
+        ContributingFactor.objects.filter(incident__in=incidents.order_by().values("pk"))
+        .filter(incident__services__isnull=False)
+        .values("category", "incident__services__name")
+        .annotate(n=Count("incident_id", distinct=True))
+    )
+    by_category: dict[str, int] = {}
+    by_service: dict[str, int] = {}
+    cells: dict[tuple[str, str], int] = {}
+    for row in rows:
+        category, service, n = row["category"], row["incident__services__name"], row["n"]
+        cells[(category, service)] = n
+        by_category[category] = by_category.get(category, 0) + n
+        by_service[service] = by_service.get(service, 0) + n
+    top_categories = sorted(by_category, key=lambda c: (-by_category[c], c))[:categories]
+    top_services = sorted(by_service, key=lambda s: (-by_service[s], s))[:services]
+    peak = max(cells.values(), default=0)
+
+    def heat(n):
+        return 0 if not n or not peak else min(4, 1 + int(3 * n / peak))
+
+    return {
+        "services": top_services,
+        "rows": [
+            {
+                "label": labels.get(category, category),
+                "cells": [
+                    {"n": cells.get((category, s), 0), "heat": heat(cells.get((category, s), 0))}
+                    for s in top_services
+                ],
+            }
+            for category in top_categories
+        ],
+    }
+
+
+def incidents_by_service(incidents, limit: int = 12) -> list[dict]:
+    return list(
+        Incident.services.through.objects.filter(incident__in=incidents.order_by().values("pk"))
+        .values("service__name", "service__slug")
+        .annotate(n=Count("incident_id"))
+        .order_by("-n", "service__name")[:limit]
+    )
+
+
+# --- Charts: geometry for server-rendered SVG ------------------------------------------------
+
+CHART_WIDTH = 720
+
+
+def _nice_max(value: int) -> int:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above `value` (at least 1)."""
+    if value <= 5:
+        return max(value, 1)
+    magnitude = 10 ** math.floor(math.log10(value))
+    return next(
+        math.ceil(step * magnitude) for step in (1, 2, 2.5, 5, 10) if value <= step * magnitude
+    )
+
+
+def month_chart(months: list[dict]) -> dict:
+    """A stacked column per month, SEV1 at the bottom."""
+    height, top, bottom, left, right = 220, 10, 30, 36, 8
+    plot_w, plot_h = CHART_WIDTH - left - right, height - top - bottom
+    peak = _nice_max(max((m["total"] for m in months), default=0))
+    slot = plot_w / max(len(months), 1)
+    bar_w = max(4.0, min(40.0, slot * 0.7))
+    columns = []
+    for index, month in enumerate(months):
+        x = left + index * slot + (slot - bar_w) / 2
+        y = top + plot_h
+        segments = []
+        for severity in Severity.values:
+            n = month["by_severity"][severity]
+            h = plot_h * n / peak
+            if n:
+                y -= h
+                segments.append(
+                    {
+                        "x": round(x, 1),
+                        "y": round(y, 1),
+                        "w": round(bar_w, 1),
+                        "h": round(h, 1),
+                        "css": severity.lower(),
+                        "n": n,
+                        "severity": severity,
+                    }
+                )
+        columns.append(
+            {
+                "segments": segments,
+                "label": month["month"],
+                "total": month["total"],
+                "label_x": round(x + bar_w / 2, 1),
+                "total_y": round(y - 4, 1),
+                "show_label": len(months) <= 13 or index % math.ceil(len(months) / 12) == 0,
+            }
+        )
+    ticks = [
+        {"value": v, "y": round(top + plot_h - plot_h * v / peak, 1)}
+        for v in sorted({0, peak // 2, peak})
+    ]
+    return {
+        "width": CHART_WIDTH,
+        "height": height,
+        "columns": columns,
+        "ticks": ticks,
+        "left": left,
+        "right": CHART_WIDTH - right,
+        "baseline": top + plot_h,
+        "label_y": height - 10,
+    }
+
+
+TIME_TICKS = [
+    (60, "1 min"),
+    (300, "5 min"),
+    (900, "15 min"),
+    (3600, "1 h"),
+    (4 * 3600, "4 h"),
+    (DAY, "1 d"),
+    (7 * DAY, "1 w"),
+    (30 * DAY, "30 d"),
+]
+
+
+def box_chart(dists: list[Distribution]) -> dict:
+    """A box plot per duration on a logarithmic time axis: whiskers from the 10th to the 90th
+    percentile, the box from the 25th to the 75th, a bar at the median, a dot at the 90th."""
+    row_h, top, left, right, label_w = 44, 24, 150, 190, 0
+    shown = [d for d in dists if d.n]
+    height = top + row_h * max(len(dists), 1) + 10
+    lows = [max(1.0, d.percentiles[10]) for d in shown]
+    highs = [max(1.0, d.percentiles[90]) for d in shown]
+    # The axis runs from the tick at or below the fastest 10th percentile to the tick at or
+    # above the slowest 90th, so the boxes use the width.
+    smallest, largest = min(lows, default=60.0), max(highs, default=float(DAY))
+    lo = max([t for t, _ in TIME_TICKS if t <= smallest], default=smallest)
+    hi = min([t for t, _ in TIME_TICKS if t >= largest], default=largest)
+    hi = hi if hi > lo else lo * 10
+    span = math.log(hi) - math.log(lo)
+    plot_w = CHART_WIDTH - left - right - label_w
+
+    def x(seconds):
+        seconds = min(max(seconds, lo), hi)
+        return round(left + plot_w * (math.log(seconds) - math.log(lo)) / span, 1)
+
+    rows = []
+    for index, dist in enumerate(dists):
+        y = top + index * row_h + row_h / 2
+        row = {"label": dist.label, "y": round(y, 1), "label_y": round(y + 4, 1), "n": dist.n}
+        if dist.n:
+            p = dist.percentiles
+            row.update(
+                {
+                    "x10": x(p[10]),
+                    "x25": x(p[25]),
+                    "x50": x(p[50]),
+                    "x75": x(p[75]),
+                    "x90": x(p[90]),
+                    "box_y": round(y - 9, 1),
+                    "box_h": 18,
+                    "whisker_top": round(y - 6, 1),
+                    "whisker_bottom": round(y + 6, 1),
+                    "median": dist.as_timedelta(p[50]),
+                    "p90": dist.as_timedelta(p[90]),
+                }
+            )
+            row["box_w"] = round(max(row["x75"] - row["x25"], 2), 1)
+            row["box_bottom"] = round(row["box_y"] + row["box_h"], 1)
+            row["text_x"] = round(row["x90"] + 9, 1)
+        rows.append(row)
+    ticks = [{"x": x(t), "label": label} for t, label in TIME_TICKS if lo <= t <= hi]
+    return {
+        "width": CHART_WIDTH,
+        "height": height,
+        "rows": rows,
+        "ticks": ticks,
+        "top": top - 6,
+        "bottom": height - 6,
+        "tick_y": 12,
+    }
+
+
+def bar_chart(rows: list[tuple[str, int]], *, css: str = "bar") -> dict:
+    """Horizontal bars with their label on the left and the value on the right."""
+    row_h, left, right = 26, 190, 50
+    plot_w = CHART_WIDTH - left - right
+    peak = max((n for _, n in rows), default=0) or 1
+    bars = []
+    for index, (label, n) in enumerate(rows):
+        y = index * row_h + 4
+        w = round(plot_w * n / peak, 1)
+        bars.append(
+            {
+                "label": label,
+                "n": n,
+                "y": y,
+                "h": row_h - 8,
+                "w": max(w, 1 if n else 0),
+                "label_y": y + (row_h - 8) / 2 + 4,
+                "value_x": left + w + 6,
+            }
+        )
+    return {
+        "width": CHART_WIDTH,
+        "height": row_h * max(len(rows), 1) + 4,
+        "bars": bars,
+        "left": left,
+        "css": css,
+    }
+
+
+def stack_chart(parts: list[tuple[str, str, int]]) -> dict:
+    """One horizontal bar split into parts (action-item outcomes)."""
+    total = sum(n for _, _, n in parts) or 1
+    x, segments = 0.0, []
+    for css, label, n in parts:
+        w = CHART_WIDTH * n / total
+        if n:
+            segments.append(
+                {
+                    "css": css,
+                    "label": label,
+                    "n": n,
+                    "x": round(x, 1),
+                    "w": round(w, 1),
+                    "share": n / total,
+                    "text_x": round(x + w / 2, 1),
+                    "show_text": w > 44,
+                }
+            )
+        x += w
+    return {"width": CHART_WIDTH, "height": 34, "segments": segments}
+
+
+# --- The report -----------------------------------------------------------------------------
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{round(value * 100)}%"
+
+
+def _say(seconds: float | None) -> str:
+    from .templatetags.debrief import duration
+
+    return duration(None if seconds is None else dt.timedelta(seconds=round(seconds)))
+
+
+def takeaways(report: dict) -> list[str]:
+    """A few sentences a reader gets at a glance, from the figures below them."""
+    lines = []
+    total = sum(m["total"] for m in report["months"])
+    if not total:
+        return ["No published incidents in this range."]
+    severe = sum(m["by_severity"]["SEV1"] + m["by_severity"]["SEV2"] for m in report["months"])
+    lines.append(
+        f"{total} incident{'s' if total != 1 else ''} in this range, {severe} of them SEV1 or SEV2."
+    )
+    detect = next(d for d in report["durations"] if d.key == "detect")
+    if detect.n:
+        lines.append(
+            f"Half were detected within {_say(detect.median)}; one in ten took longer "
+            f"than {_say(detect.p90)}."
+        )
+    resolve = next(d for d in report["durations"] if d.key == "resolve")
+    if resolve.n:
+        lines.append(
+            f"Half were resolved within {_say(resolve.median)}; one in ten took longer "
+            f"than {_say(resolve.p90)}."
+        )
+    follow = report["follow_through"]
+    if follow.total:
+        text = f"{_share(follow.share_closed(30))} of action items were done within 30 days"
+        if follow.open_overdue:
+            text += f"; {follow.open_overdue} are overdue"
+            if report["overdue_by_team"]:
+                worst = report["overdue_by_team"][0]
+                text += f" ({worst['n']} with {worst['team__name']})"
+        lines.append(text + ".")
+    if report["categories"]:
+        top = report["categories"][0]
+        lines.append(
+            f"Most frequent contributing factor: {top['label'].lower()}, in "
+            f"{top['n']} incident{'s' if top['n'] != 1 else ''}."
+        )
+    return lines
+
+
+def build_report(user, data: dict, *, today: dt.date, now: dt.datetime | None = None) -> dict:
+    now = now or timezone.now()
+    since, until = date_range(data, today)
+    incidents = base_incidents(user, data, today)
+    months = monthly_counts(incidents, since, until)
+    durations = distributions(incidents)
+    follow = follow_through(incidents, today=today, now=now)
+    overdue = overdue_by_team(incidents, today=today)
+    categories = factor_categories(incidents)
+    services = incidents_by_service(incidents)
+    report = {
+        "since": since,
+        "until": until,
+        "total": sum(m["total"] for m in months),
+        "months": months,
+        "month_chart": month_chart(months),
+        "durations": durations,
+        "box_chart": box_chart(durations),
+        "follow_through": follow,
+        "follow_chart": stack_chart(follow.outcomes),
+        "closed_within": [
+            (d, _share(follow.share_closed(d)), *follow.closed_within[d]) for d in WINDOWS
+        ],
+        "verified_share": _share(follow.share_verified),
+        "overdue_by_team": overdue,
+        "overdue_chart": bar_chart([(r["team__name"], r["n"]) for r in overdue], css="overdue"),
+        "categories": categories,
+        "category_chart": bar_chart([(r["label"], r["n"]) for r in categories[:10]]),
+        "heat": categories_by_service(incidents),
+        "services": services,
+        "service_chart": bar_chart([(r["service__name"], r["n"]) for r in services]),
+    }
+    report["takeaways"] = takeaways(report)
+    report["alt"] = alternatives(report)
+    return report
+
+
+def _list(pairs, unit: str = "") -> str:
+    return "; ".join(f"{label}: {n}{unit}" for label, n in pairs) or "none"
+
+
+def alternatives(report: dict) -> dict:
+    """The text alternative of each chart: what a sighted reader takes from it."""
+    months = report["months"]
+    busiest = max(months, key=lambda m: m["total"], default=None)
+    month_text = (
+        f"{report['total']} incidents from {report['since']:%b %Y} to {report['until']:%b %Y}."
+    )
+    if busiest and busiest["total"]:
+        month_text += f" Busiest month: {busiest['month']:%b %Y} with {busiest['total']}."
+    box_parts = [
+        f"{d.label}: median {_say(d.median)}, 90th percentile {_say(d.p90)} ({d.n} incidents)"
+        for d in report["durations"]
+        if d.n
+    ]
+    follow = report["follow_through"]
+    return {
+        "months": month_text,
+        "durations": "; ".join(box_parts) or "No durations recorded.",
+        "follow": _list([(label, n) for _css, label, n in follow.outcomes]),
+        "overdue": _list([(r["team__name"], r["n"]) for r in report["overdue_by_team"]]),
+        "categories": _list([(r["label"], r["n"]) for r in report["categories"][:10]]),
+        "services": _list([(r["service__name"], r["n"]) for r in report["services"]]),
+    }
+
+
+# --- The home page's look back ------------------------------------------------------------
+
+
+def _anniversary(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def on_this_day(user, today: dt.date, *, years: int = 5, days: int = 3, limit: int = 5):
+    """Published incidents from this week in earlier years (the most recent first), each with
+    `years_ago`."""
+    window = Q()
+    for back in range(1, years + 1):
+        middle = _anniversary(today, back)
+        window |= Q(
+            started_at__gte=_aware(middle - dt.timedelta(days=days)),
+            started_at__lt=_aware(middle + dt.timedelta(days=days + 1)),
+        )
+    incidents = list(
+        Incident.objects.visible_to(user)
+        .published()
+        .filter(window)
+        .only("id", "slug", "title", "severity", "status", "started_at")
+        .order_by("-started_at", "-id")[:limit]
+    )
+    for incident in incidents:
+        started = timezone.localtime(incident.started_at).date()
+        incident.years_ago = max(1, round((today - started).days / 365.25))
+    return incidents
+
+
+def weekly_reread(user, today: dt.date, *, older_than_days: int = 180):
+    """One older published incident worth re-reading this week: the same all week for the same
+    data, another one next week.
+
+    The pick is a keyed shuffle of ids (the week is the key), so it needs only columns an index
+    on status, visibility and start time holds: no row is read but the one picked."""
+    year, week, _ = today.isocalendar()
+    seed = (year * 53 + week) * 104_729 % 1_000_003
+    return (
+        Incident.objects.visible_to(user)
+        .published()
+        .filter(started_at__lt=_aware(today - dt.timedelta(days=older_than_days)))
+        .annotate(shuffle=Mod(F("id") * 7_919 + seed, 1_000_003))
+        .only("id", "slug", "title", "severity", "status", "started_at", "summary_html")
+        .order_by("shuffle", "id")
+        .first()
+    )

@@ -8,10 +8,30 @@ from django.utils.text import slugify
 
 from incidents.models import FactorCategory, Incident, MarkdownFieldsMixin, Tag, unique_slug
 
+# Paths under /lessons/ that a lesson's slug must not take.
+RESERVED_SLUGS = frozenset({"new", "from"})
+
 
 class LessonQuerySet(models.QuerySet):
     def published(self):
         return self.filter(is_published=True)
+
+    def visible_to(self, user):
+        """Published lessons, and the drafts this person wrote; staff see everything.
+
+        A lesson drawn from a private incident starts as a draft (see services), and its page
+        links only the incidents the reader may open.
+        """
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff or user.is_superuser:
+            return self
+        return self.filter(models.Q(is_published=True) | models.Q(author=user))
+
+    def with_category(self, category: str):
+        # `categories` is a JSON list; matching its text for the quoted value works the same on
+        # SQLite and PostgreSQL (JSON containment does not exist on SQLite).
+        return self.filter(categories__icontains=f'"{category}"')
 
 
 class Lesson(MarkdownFieldsMixin, models.Model):
@@ -50,6 +70,8 @@ class Lesson(MarkdownFieldsMixin, models.Model):
         indexes = [
             models.Index(fields=["-created_at"], name="lesson_created"),
             models.Index(fields=["-useful_count", "-created_at"], name="lesson_useful"),
+            models.Index(fields=["kind", "-created_at"], name="lesson_kind_created"),
+            models.Index(fields=["is_published", "-created_at"], name="lesson_published_created"),
         ]
 
     def __str__(self):
@@ -58,10 +80,21 @@ class Lesson(MarkdownFieldsMixin, models.Model):
     def get_absolute_url(self):
         return reverse("lesson_detail", args=[self.slug])
 
+    @property
+    def category_labels(self) -> list[str]:
+        labels = dict(FactorCategory.choices)
+        return [labels[c] for c in self.categories if c in labels]
+
+    def can_edit(self, user) -> bool:
+        return user.is_authenticated and (user.is_staff or self.author_id == user.pk)
+
     def save(self, *args, **kwargs):
         self.render_markdown_fields()
         if not self.slug:
-            self.slug = unique_slug(Lesson, slugify(self.title)[:90] or "lesson", max_length=100)
+            base = slugify(self.title)[:90] or "lesson"
+            if base in RESERVED_SLUGS:
+                base = f"{base}-lesson"
+            self.slug = unique_slug(Lesson, base, max_length=100)
         super().save(*args, **kwargs)
 
 

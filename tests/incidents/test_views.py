@@ -88,19 +88,6 @@ def test_private_incident_is_forbidden_to_outsiders(client_logged_in):
     assert client_logged_in.get(incident.get_absolute_url()).status_code == 403
 
 
-def test_create_incident_makes_the_creator_an_author(client_logged_in, user):
-    response = client_logged_in.post(
-        "/incidents/new/",
-        {"title": "Search stale", "severity": "SEV3", "started_at": "2026-03-02T09:12",
-         "summary": "Search went stale."},
-    )  # fmt: skip
-    incident = Incident.objects.get(title="Search stale")
-    assert response.status_code == 302
-    assert response["Location"] == incident.get_absolute_url()
-    assert list(incident.authors.all()) == [user]
-    assert incident.slug == "search-stale-2026-03-02"
-
-
 def test_create_with_milestones_out_of_order_keeps_what_was_typed(client_logged_in):
     response = client_logged_in.post(
         "/incidents/new/",
@@ -112,13 +99,6 @@ def test_create_with_milestones_out_of_order_keeps_what_was_typed(client_logged_
     assert "Detected time must not be before started time." in body
     assert 'value="Keep me"' in body and "typed text" in body
     assert not Incident.objects.filter(title="Keep me").exists()
-
-
-def test_create_without_title_shows_field_error(client_logged_in):
-    response = client_logged_in.post("/incidents/new/", {"severity": "SEV2"})
-    assert response.status_code == 200
-    assert b"This field is required." in response.content
-    assert Incident.objects.count() == 0
 
 
 def test_create_with_unknown_severity_is_rejected(client_logged_in):
@@ -144,34 +124,6 @@ def test_times_are_entered_in_the_authors_zone_and_stored_in_utc(client, user):
 def test_only_authors_may_edit(client_logged_in):
     incident = make_incident()
     assert client_logged_in.get(f"/incidents/{incident.slug}/edit/").status_code == 403
-
-
-def test_author_edit_saves_and_bumps_version(client_logged_in, user):
-    incident = make_incident(authors=[user])
-    response = client_logged_in.post(
-        f"/incidents/{incident.slug}/edit/",
-        {"title": incident.title, "severity": "SEV1", "started_at": "2026-03-02T10:00",
-         "impact": "Everyone", "version": incident.version},
-    )  # fmt: skip
-    assert response.status_code == 302
-    incident.refresh_from_db()
-    assert incident.severity == "SEV1" and incident.impact == "Everyone"
-    assert incident.version == 2
-
-
-def test_stale_edit_gets_409_and_keeps_text(client_logged_in, user):
-    incident = make_incident(authors=[user], impact="original")
-    Incident.objects.filter(pk=incident.pk).update(version=5, impact="someone else's")
-    response = client_logged_in.post(
-        f"/incidents/{incident.slug}/edit/",
-        {"title": incident.title, "severity": "SEV2", "started_at": "2026-03-02T10:00",
-         "impact": "my careful text", "version": 1},
-    )  # fmt: skip
-    assert response.status_code == 409
-    assert b"my careful text" in response.content
-    assert b"Someone else saved" in response.content
-    incident.refresh_from_db()
-    assert incident.impact == "someone else's"
 
 
 def test_post_without_csrf_token_is_forbidden(user):

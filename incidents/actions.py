@@ -1,0 +1,751 @@
+"""Action items across incidents: who may see and change them, the dashboard's filters, and the
+writes — inline edit, bulk update, closing with evidence, verifying — each all-or-nothing.
+
+Reading lives here too (not in a `selectors` module) because the filters, the facet counts and
+the permission rules share one vocabulary; views only translate HTTP to these calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import Truncator
+
+from .markdown import render_markdown
+from .models import ActionItem, Incident, Team
+
+Status = ActionItem.Status
+NEEDS_VERIFICATION = (ActionItem.Kind.PREVENT, ActionItem.Kind.DETECT)
+
+
+class ActionError(Exception):
+    """A write that is not allowed; the message is for people and nothing was changed."""
+
+
+class VersionConflict(ActionError):
+    """Someone saved these items after the form was loaded; nothing was changed."""
+
+    def __init__(self, message: str, items: list[ActionItem]):
+        super().__init__(message)
+        self.items = items
+
+
+# --- Who sees what -----------------------------------------------------------------------------
+
+
+def public_incidents_q() -> Q:
+    """Incidents every signed-in person may read (`Incident.objects.visible_to` admits them all;
+    a test guards that)."""
+    return Q(status=Incident.Status.PUBLISHED, visibility=Incident.Visibility.EVERYONE)
+
+
+def visible_items(user, *, hidden: list[int] | None = None):
+    """The action items of incidents `user` may read.
+
+    Checking `visible_to` per item costs five EXISTS lookups per incident and made the 35,000
+    item dashboard slow. Almost every incident is public, so we ask `visible_to` only about the
+    few that are not (`hidden_incident_ids`, one query, run here unless the caller passes its
+    result) and leave out their items *by primary key*: SQLite then counts and pages from the
+    (status, due) index alone, and PostgreSQL uses a small hashed subplan.
+    """
+    if not user.is_authenticated:
+        return ActionItem.objects.none()
+    if user.is_staff or user.is_superuser:
+        return ActionItem.objects.all()
+    if hidden is None:
+        hidden = hidden_incident_ids(user)
+    if not hidden:
+        return ActionItem.objects.all()
+    if len(hidden) > HIDDEN_LIST_LIMIT:
+        # A person shut out of very many write-ups: a subquery beats a huge parameter list.
+        return ActionItem.objects.exclude(incident__in=hidden_incidents(user))
+    return ActionItem.objects.exclude(
+        pk__in=ActionItem.objects.filter(incident_id__in=hidden).values("pk")
+    )
+
+
+HIDDEN_LIST_LIMIT = 5000
+
+
+def hidden_incident_ids(user) -> list[int]:
+    """Ids of the incidents `user` may not read: the non-public ones `visible_to` refuses,
+    found in one pass over the few non-public incidents."""
+    if not user.is_authenticated:
+        return list(Incident.objects.values_list("pk", flat=True))
+    if user.is_staff or user.is_superuser:
+        return []
+    readable = Exists(Incident.objects.visible_to(user).filter(pk=OuterRef("pk")))
+    rows = (
+        Incident.objects.exclude(public_incidents_q())
+        .annotate(readable=readable)
+        .order_by()
+        .values_list("pk", "readable")
+    )
+    return [pk for pk, is_readable in rows if not is_readable]
+
+
+def hidden_incidents(user):
+    """The incidents `user` may not read, as a subquery."""
+    restricted = Incident.objects.exclude(public_incidents_q())
+    return restricted.exclude(pk__in=restricted.visible_to(user).values("pk")).values("pk")
+
+
+def readable_q(user) -> Q:
+    """The authoritative check, row by row: the item's incident is in `visible_to(user)`.
+    Cheap for one page of rows, and what the rows actually shown always pass."""
+    if user.is_staff or user.is_superuser:
+        return Q()
+    return Q(Exists(Incident.objects.visible_to(user).filter(pk=OuterRef("incident_id"))))
+
+
+def changeable_q(user) -> Q:
+    """Items `user` may change: their own, their team's (member or lead), those of write-ups
+    they author or review; staff may change all."""
+    if user.is_staff or user.is_superuser:
+        return Q(pk__isnull=False)
+    my_teams = Team.objects.filter(Q(members=user) | Q(lead=user)).values("pk")
+    return (
+        Q(owner_id=user.pk)
+        | Q(team_id__in=my_teams)
+        | Exists(
+            Incident.authors.through.objects.filter(
+                incident_id=OuterRef("incident_id"), user_id=user.pk
+            )
+        )
+        | Exists(
+            Incident.reviewers.through.objects.filter(
+                incident_id=OuterRef("incident_id"), user_id=user.pk
+            )
+        )
+    )
+
+
+def verifiable_q(user) -> Q:
+    """Items whose effect `user` may vouch for: reviewers of the write-up, and staff."""
+    if user.is_staff or user.is_superuser:
+        return Q(pk__isnull=False)
+    return Exists(
+        Incident.reviewers.through.objects.filter(
+            incident_id=OuterRef("incident_id"), user_id=user.pk
+        )
+    )
+
+
+def with_permissions(queryset, user):
+    """Annotates `can_change` and `can_verify`, so a page of rows needs no query per row."""
+    return queryset.annotate(
+        can_change=ExpressionWrapper(changeable_q(user), output_field=BooleanField()),
+        can_verify=ExpressionWrapper(verifiable_q(user), output_field=BooleanField()),
+    )
+
+
+def can_change(user, item: ActionItem) -> bool:
+    if not user.is_authenticated:
+        return False
+    return ActionItem.objects.filter(changeable_q(user), pk=item.pk).exists()
+
+
+def can_verify(user, item: ActionItem) -> bool:
+    if not user.is_authenticated:
+        return False
+    return ActionItem.objects.filter(verifiable_q(user), pk=item.pk).exists()
+
+
+def escalation_cutoff(today: dt.date) -> dt.date:
+    """Open items due before this date are escalated (overdue by more than the setting)."""
+    return today - dt.timedelta(days=settings.DEBRIEF_ESCALATION_DAYS)
+
+
+def is_escalated(item: ActionItem, today: dt.date) -> bool:
+    return item.is_open and item.due is not None and item.due < escalation_cutoff(today)
+
+
+# --- The dashboard's filters --------------------------------------------------------------------
+
+STATUS_CHOICES = [
+    ("", "Open or in progress"),
+    *Status.choices,
+    ("all", "Any status"),
+]
+DUE_CHOICES = [
+    ("", "Any due date"),
+    ("overdue", "Overdue"),
+    ("escalated", "Escalated"),
+    ("week", "Due within 7 days"),
+    ("none", "No due date"),
+]
+VERIFIED_CHOICES = [
+    ("", "Verified or not"),
+    ("yes", "Verified effective"),
+    ("no", "Done, not yet verified"),
+]
+SORT_CHOICES = [
+    ("due", "Due date, soonest first"),
+    ("-due", "Due date, latest first"),
+    ("priority", "Priority, highest first"),
+    ("age", "Age, oldest first"),
+    ("-age", "Age, newest first"),
+]
+ENUMERATED = {
+    "status": STATUS_CHOICES,
+    "priority": [("", "Any priority"), *ActionItem.Priority.choices],
+    "kind": [("", "Any kind"), *ActionItem.Kind.choices],
+    "due": DUE_CHOICES,
+    "severity": [("", "Any severity"), *Incident.severity.field.choices],
+    "verified": VERIFIED_CHOICES,
+    "sort": SORT_CHOICES,
+}
+FACETS = ("status", "priority", "kind", "due", "severity", "verified")
+NAMED = ("team", "owner", "incident")  # a slug or a username, resolved against the database
+LABELS = {
+    "status": "status",
+    "priority": "priority",
+    "kind": "kind",
+    "due": "due date",
+    "severity": "severity",
+    "verified": "verification",
+    "sort": "sort order",
+    "team": "team",
+    "owner": "owner",
+    "incident": "incident",
+}
+
+
+@dataclasses.dataclass
+class Filters:
+    """What the dashboard shows, parsed from GET parameters. Unknown values are dropped and
+    described in `notes`, never an error page."""
+
+    status: str = ""
+    priority: str = ""
+    kind: str = ""
+    due: str = ""
+    severity: str = ""
+    verified: str = ""
+    sort: str = "due"
+    team: str = ""
+    owner: str = ""
+    incident: str = ""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    # Resolved by `resolve()`: the primary keys behind the names.
+    team_id: int | None = None
+    owner_id: int | None = None
+    incident_obj: Incident | None = None
+
+    @classmethod
+    def from_params(cls, params) -> Filters:
+        filters = cls()
+        for name, choices in ENUMERATED.items():
+            raw = params.get(name, "").strip()
+            if not raw:
+                continue
+            if raw in {value for value, _ in choices}:
+                setattr(filters, name, raw)
+            else:
+                filters.notes.append(
+                    f"Unknown {LABELS[name]} “{Truncator(raw).chars(40)}” was ignored."
+                )
+        # CONTRACT: `?overdue=1` is the short form of `?due=overdue`.
+        if params.get("overdue", "").strip().lower() in {"1", "true", "yes", "on"}:
+            filters.due = filters.due or "overdue"
+        for name in NAMED:
+            raw = params.get(name, "").strip()
+            if raw:
+                setattr(filters, name, raw[:150])
+        return filters
+
+    def resolve(self, *, teams, viewer) -> None:
+        """Turns slugs and usernames into keys (a query each for owner and incident, only when
+        given); an unknown or unreadable one is dropped with a note."""
+        if self.team:
+            match = next((t for t in teams if t.slug == self.team), None)
+            if match is None:
+                self._drop("team", f"There is no team “{self.team}”; that filter was ignored.")
+            else:
+                self.team_id = match.pk
+        if self.owner:
+            owner_id = (
+                get_user_model()
+                .objects.filter(username=self.owner)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if owner_id is None:
+                self._drop("owner", f"Nobody has the username “{self.owner}”; that filter was ignored.")  # fmt: skip
+            else:
+                self.owner_id = owner_id
+        if self.incident:
+            incident = (
+                Incident.objects.visible_to(viewer)
+                .only("pk", "slug", "title")
+                .filter(slug=self.incident)
+                .first()
+            )
+            if incident is None:
+                # The same words whether it does not exist or is private: nothing leaks.
+                self._drop("incident", f"No incident “{self.incident}” that you can read; that filter was ignored.")  # fmt: skip
+            else:
+                self.incident_obj = incident
+
+    def _drop(self, name: str, note: str) -> None:
+        setattr(self, name, "")
+        self.notes.append(note)
+
+    def q(self, today: dt.date, *, skip: str = "") -> Q:
+        """All active filters as one Q, leaving out `skip` (facets count each value of a filter
+        with the others applied)."""
+        q = Q()
+        for facet in FACETS:
+            if facet != skip:
+                q &= facet_q(facet, getattr(self, facet), today)
+        for name, key in (("team", self.team_id), ("owner", self.owner_id)):
+            if key and skip != name:
+                q &= Q(**{f"{name}_id": key})
+        if self.incident_obj and skip != "incident":
+            q &= Q(incident_id=self.incident_obj.pk)
+        return q
+
+    def params(self, **overrides) -> dict[str, str]:
+        """The active filters as GET parameters (for links, exports and bulk-update returns)."""
+        values = {
+            name: getattr(self, name)
+            for name in (*ENUMERATED, *NAMED)
+            if getattr(self, name) and not (name == "sort" and getattr(self, name) == "due")
+        }
+        values.update(overrides)
+        return {name: value for name, value in values.items() if value}
+
+    @property
+    def active(self) -> bool:
+        return bool(set(self.params()) - {"sort"})
+
+
+def due_q(bucket: str, today: dt.date) -> Q:
+    open_ = Q(status__in=ActionItem.OPEN_STATUSES)
+    if bucket == "overdue":
+        return open_ & Q(due__lt=today)
+    if bucket == "escalated":
+        return open_ & Q(due__lt=escalation_cutoff(today))
+    if bucket == "week":
+        return open_ & Q(due__gte=today, due__lte=today + dt.timedelta(days=7))
+    if bucket == "none":
+        return Q(due__isnull=True)
+    return Q()
+
+
+def facet_q(facet: str, value: str, today: dt.date) -> Q:
+    """The condition of one value of one filter ("" is "any", except for status)."""
+    if facet == "status":
+        if value == "":
+            return Q(status__in=ActionItem.OPEN_STATUSES)
+        return Q() if value == "all" else Q(status=value)
+    if not value:
+        return Q()
+    if facet == "due":
+        return due_q(value, today)
+    if facet == "verified":
+        return verified_q(value)
+    if facet == "severity":
+        return Q(incident__severity=value)
+    return Q(**{facet: value})
+
+
+def verified_q(value: str) -> Q:
+    if value == "yes":
+        return Q(verified_effective_at__isnull=False)
+    if value == "no":
+        return Q(status=Status.DONE, verified_effective_at__isnull=True)
+    return Q()
+
+
+PRIORITY_RANK = Case(
+    When(priority=ActionItem.Priority.HIGH, then=Value(0)),
+    When(priority=ActionItem.Priority.MEDIUM, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def ordering(sort: str) -> list:
+    due_first = F("due").asc(nulls_last=True)
+    return {
+        "-due": [F("due").desc(nulls_last=True), "-id"],
+        "priority": [PRIORITY_RANK, due_first, "id"],
+        "age": ["created_at", "id"],
+        "-age": ["-created_at", "-id"],
+    }.get(sort, [due_first, "id"])
+
+
+def filtered_items(user, filters: Filters, today: dt.date, *, hidden=None):
+    """The ordered queryset behind the dashboard and the CSV export."""
+    return (
+        visible_items(user, hidden=hidden)
+        .filter(filters.q(today))
+        .order_by(*ordering(filters.sort))
+    )
+
+
+ROW_FIELDS = (
+    "id", "title", "kind", "due", "priority", "status", "completed_at", "created_at",
+    "verified_effective_at", "version", "tracker_url", "incident_id", "team_id", "owner_id",
+    "incident__slug", "incident__title", "incident__severity",
+    "team__name", "team__slug",
+    "owner__username", "owner__first_name", "owner__last_name",
+)  # fmt: skip
+
+
+def rows_for_page(ids: list[int], user, today: dt.date) -> list[ActionItem]:
+    """One narrow query for the rows of a page, in the page's order, with permissions and the
+    lateness the table shows worked out here rather than in the template."""
+    rows = with_permissions(
+        ActionItem.objects.select_related("incident", "team", "owner").only(*ROW_FIELDS), user
+    ).filter(readable_q(user), pk__in=ids)
+    by_id = {row.pk: row for row in rows}
+    cutoff = escalation_cutoff(today)
+    page = [by_id[pk] for pk in ids if pk in by_id]
+    for row in page:
+        row.days_late = row.days_overdue(today)
+        row.escalated = bool(row.days_late) and row.due < cutoff
+    return page
+
+
+def facet_counts(user, filters: Filters, today: dt.date, *, hidden=None) -> dict:
+    """Counts beside each filter value, each counted with the *other* filters applied.
+
+    Three queries whatever the data size: one conditional aggregate for the enumerated filters
+    and one GROUP BY each for teams and owners.
+    """
+    base = visible_items(user, hidden=hidden)
+    aggregates, keys = {}, []
+    for facet in FACETS:
+        others = filters.q(today, skip=facet)
+        for value, _label in ENUMERATED[facet]:
+            keys.append((facet, value))
+            aggregates[f"n{len(keys)}"] = Count("pk", filter=others & facet_q(facet, value, today))
+    totals = base.aggregate(**aggregates)
+    counts = {facet: {} for facet in FACETS}
+    for index, (facet, value) in enumerate(keys, start=1):
+        counts[facet][value] = totals[f"n{index}"]
+    counts["team"] = dict(
+        base.filter(filters.q(today, skip="team"))
+        .values_list("team_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    owners = (
+        base.filter(filters.q(today, skip="owner"), owner__isnull=False)
+        .values_list("owner__username", "owner__first_name", "owner__last_name")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "owner__username")[:200]
+    )
+    counts["owner"] = [
+        {"username": username, "name": f"{first} {last}".strip() or username, "count": n}
+        for username, first, last, n in owners
+    ]
+    return counts
+
+
+# --- Writes -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Closing:
+    """What someone says when closing an item: the link to what changed and how it was verified
+    (done), or why not (won't do)."""
+
+    change_url: str = ""
+    verification: str = ""
+    reason: str = ""
+
+
+UNSET = object()
+
+
+@dataclasses.dataclass
+class Changes:
+    """Requested new values; UNSET leaves a field as it is (owner may be set to None)."""
+
+    status: object = UNSET
+    owner: object = UNSET
+    due: object = UNSET
+    priority: object = UNSET
+
+    def fields(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not UNSET]
+
+
+def compose_evidence(closing: Closing) -> str:
+    """The Markdown stored in `ActionItem.evidence` for a closing."""
+    parts = [f"**What changed:** <{closing.change_url.strip()}>"]
+    if closing.verification.strip():
+        parts.append(f"**How it was verified:** {closing.verification.strip()}")
+    return "\n\n".join(parts)
+
+
+def _label(item: ActionItem) -> str:
+    return f"“{Truncator(item.title).chars(60)}”"
+
+
+def _apply(item: ActionItem, changes: Changes, closing: Closing | None, *, today, allow_past_due):
+    """Sets the requested values on `item` in memory and returns the names of the columns that
+    change; raises ValidationError (field → messages) and leaves the database alone."""
+    errors: dict[str, list[str]] = {}
+    written: set[str] = set()
+    closing = closing or Closing()
+    was_open = item.is_open
+
+    if changes.priority is not UNSET and changes.priority != item.priority:
+        if changes.priority not in ActionItem.Priority.values:
+            errors.setdefault("priority", []).append("Choose low, medium or high.")
+        item.priority = changes.priority
+        written.add("priority")
+    if changes.owner is not UNSET and getattr(changes.owner, "pk", None) != item.owner_id:
+        if changes.owner is not None and not changes.owner.is_active:
+            errors.setdefault("owner", []).append(
+                f"{changes.owner.username} can no longer sign in; choose someone who can."
+            )
+        item.owner = changes.owner
+        written.add("owner")
+    if changes.due is not UNSET and changes.due != item.due:
+        if changes.due is not None and changes.due < today and not allow_past_due:
+            errors.setdefault("due", []).append(
+                f"{date_format(changes.due, 'j M Y')} is in the past. Tick “Yes, the due date "
+                "is in the past” to save it anyway."
+            )
+        item.due = changes.due
+        written.add("due")
+    if changes.status is not UNSET and changes.status != item.status:
+        new = changes.status
+        if new not in Status.values:
+            errors.setdefault("status", []).append("Choose open, in progress, done or won't do.")
+        elif new == Status.DONE:
+            url = closing.change_url.strip()
+            if not url:
+                errors.setdefault("change_url", []).append(
+                    f"Closing {_label(item)} needs a link to what changed: the change, the "
+                    "runbook or the dashboard."
+                )
+            else:
+                try:
+                    URLValidator(schemes=["http", "https"])(url)
+                except ValidationError:
+                    errors.setdefault("change_url", []).append(
+                        "Give the link as a full http(s) address."
+                    )
+            if item.kind in NEEDS_VERIFICATION and not closing.verification.strip():
+                errors.setdefault("verification", []).append(
+                    f"{_label(item)} is a {item.get_kind_display().lower()} item: say how you "
+                    "verified that it works (“the new alert fired in the game day on …”)."
+                )
+            item.evidence = compose_evidence(closing) if url else item.evidence
+            item.completed_at = timezone.now()
+            item.wont_do_reason = ""
+            written |= {"evidence", "completed_at", "wont_do_reason"}
+        elif new == Status.WONT_DO:
+            if not closing.reason.strip():
+                errors.setdefault("reason", []).append(
+                    f"Say why {_label(item)} won't be done, so readers know the risk is accepted."
+                )
+            item.wont_do_reason = closing.reason.strip()
+            item.completed_at = None
+            written |= {"wont_do_reason", "completed_at"}
+        elif not was_open:
+            # Reopened: the old closing no longer stands.
+            item.completed_at = None
+            item.verified_effective_at = None
+            item.verified_by = None
+            written |= {"completed_at", "verified_effective_at", "verified_by"}
+        if new != Status.DONE and item.verified_effective_at is not None:
+            item.verified_effective_at = None
+            item.verified_by = None
+            written |= {"verified_effective_at", "verified_by"}
+        item.status = new
+        written.add("status")
+    if errors:
+        raise ValidationError(errors)
+    return sorted(written)
+
+
+def _save_if_version(item: ActionItem, expected_version: int, fields: list[str]) -> bool:
+    """Writes `fields` only if nobody saved since `expected_version`, and bumps the version.
+    A conditional UPDATE, so two concurrent saves can never both win."""
+    # Validate what changes (and the model's clean()); untouched foreign keys would each cost
+    # an existence query per item in a bulk update.
+    unchanged = [f.name for f in ActionItem._meta.fields if f.name not in fields]
+    item.full_clean(exclude=unchanged, validate_unique=False)
+    item.render_markdown_fields()
+    values = {}
+    for name in fields:
+        field = ActionItem._meta.get_field(name)
+        values[field.attname] = getattr(item, field.attname)
+        if name in ActionItem.markdown_fields:
+            values[f"{name}_html"] = getattr(item, f"{name}_html")
+    values["updated_at"] = timezone.now()
+    updated = ActionItem.objects.filter(pk=item.pk, version=expected_version).update(
+        version=F("version") + 1, **values
+    )
+    if updated:
+        item.version = expected_version + 1
+        item.updated_at = values["updated_at"]
+    return bool(updated)
+
+
+def conflict_message(current: ActionItem) -> str:
+    owner = current.owner.username if current.owner_id else "nobody"
+    due = date_format(current.due, "j M Y") if current.due else "no due date"
+    return (
+        f"Someone else changed {_label(current)} after you opened it; your change was not saved. "
+        f"It is now {current.get_status_display().lower()}, owned by {owner}, {due}. "
+        "The form shows their values: make your change again if it still applies."
+    )
+
+
+@transaction.atomic
+def edit_item(
+    *,
+    item: ActionItem,
+    by,
+    expected_version: int,
+    changes: Changes,
+    closing: Closing | None = None,
+    allow_past_due: bool = False,
+    today: dt.date | None = None,
+) -> list[str]:
+    """Inline edit of one item (status, owner, due date, priority) with the version check.
+
+    Returns the changed field names. Raises ActionError when `by` may not change the item,
+    VersionConflict when someone saved since `expected_version`, ValidationError otherwise.
+    """
+    today = today or timezone.localdate()
+    if not can_change(by, item):
+        raise ActionError("Only the owner, the owning team, the write-up's authors and reviewers, and staff can change this action item.")  # fmt: skip
+    if item.version != expected_version:
+        current = ActionItem.objects.select_related("owner").get(pk=item.pk)
+        raise VersionConflict(conflict_message(current), [current])
+    fields = _apply(item, changes, closing, today=today, allow_past_due=allow_past_due)
+    saved = (
+        _save_if_version(item, expected_version, fields)
+        if fields
+        # Nothing differs from what this person saw; still refuse if that is no longer current.
+        else ActionItem.objects.filter(pk=item.pk, version=expected_version).exists()
+    )
+    if not saved:
+        current = ActionItem.objects.select_related("owner").get(pk=item.pk)
+        raise VersionConflict(conflict_message(current), [current])
+    return fields
+
+
+@transaction.atomic
+def bulk_update(
+    *,
+    by,
+    item_ids: list[int],
+    changes: Changes,
+    closing: Closing | None = None,
+    versions: dict[int, int] | None = None,
+    allow_past_due: bool = False,
+    today: dt.date | None = None,
+) -> int:
+    """Sets the same values on many items in one transaction: every item changes, or none.
+
+    Each problem is reported (which item, which value) in one ValidationError; a version that
+    no longer matches raises VersionConflict. Returns how many items were updated.
+    """
+    today = today or timezone.localdate()
+    versions = versions or {}
+    wanted = list(dict.fromkeys(item_ids))
+    if not wanted:
+        raise ValidationError({"items": ["Select at least one action item."]})
+    if not changes.fields():
+        raise ValidationError({"__all__": ["Choose what to change: status, owner, due date or priority."]})  # fmt: skip
+    items = list(
+        with_permissions(
+            visible_items(by)
+            .filter(pk__in=wanted)
+            .select_related("owner", "team", "incident")
+            .select_for_update(of=("self",)),
+            by,
+        ).order_by("pk")
+    )
+    errors: dict[str, list[str]] = {}
+    missing = len(wanted) - len(items)
+    if missing:
+        errors["items"] = [
+            f"{missing} of the selected items no longer exist or are not visible to you."
+        ]
+    refused = [item for item in items if not item.can_change]
+    if refused:
+        errors.setdefault("items", []).append(
+            "You may not change "
+            + ", ".join(_label(item) for item in refused[:5])
+            + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+            + ": only owners, their teams, the write-up's authors and reviewers, and staff can."
+        )
+    stale = [item for item in items if item.pk in versions and versions[item.pk] != item.version]
+    if stale and not errors:
+        names = ", ".join(_label(item) for item in stale[:5])
+        raise VersionConflict(
+            f"Someone else changed {names}"
+            + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+            + " after you loaded the page; nothing was updated. Reload to see their changes.",
+            stale,
+        )
+    planned = []
+    for item in items:
+        expected = item.version
+        try:
+            fields = _apply(item, changes, closing, today=today, allow_past_due=allow_past_due)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                for message in messages:
+                    if message not in errors.get(field, []):
+                        errors.setdefault(field, []).append(message)
+            continue
+        planned.append((item, expected, fields))
+    if errors:
+        raise ValidationError(errors)
+    for item, expected, fields in planned:
+        if fields and not _save_if_version(item, expected, fields):
+            # Only possible without row locks (SQLite serialises writers instead).
+            raise VersionConflict(conflict_message(item), [item])
+    return len(items)
+
+
+@transaction.atomic
+def mark_verified(*, item: ActionItem, by, verified: bool = True) -> None:
+    """A reviewer (or staff) vouches that a done item had the intended effect — or withdraws it."""
+    if not can_verify(by, item):
+        raise ActionError("Only a reviewer of the write-up, or staff, can mark an action item verified effective.")  # fmt: skip
+    if verified and item.status != Status.DONE:
+        raise ActionError("Only a done action item can be verified effective.")
+    item.verified_effective_at = timezone.now() if verified else None
+    item.verified_by = by if verified else None
+    if not _save_if_version(item, item.version, ["verified_effective_at", "verified_by"]):
+        current = ActionItem.objects.select_related("owner").get(pk=item.pk)
+        raise VersionConflict(conflict_message(current), [current])
+
+
+def render_evidence(text: str) -> str:
+    """Preview helper for templates and tests: the HTML the evidence will be stored as."""
+    return render_markdown(text)
