@@ -39,7 +39,7 @@ run: $(VENV)/.installed-run
 test: export DJANGO_DEBUG ?= 1
 test: $(VENV)/.installed-test
 	$(PY) manage.py makemigrations --check --dry-run -v 0
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
