@@ -32,7 +32,6 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import Truncator
 
-from .markdown import render_markdown
 from .models import ActionItem, Incident, Team
 
 Status = ActionItem.Status
@@ -744,8 +743,3 @@ def mark_verified(*, item: ActionItem, by, verified: bool = True) -> None:
     if not _save_if_version(item, item.version, ["verified_effective_at", "verified_by"]):
         current = ActionItem.objects.select_related("owner").get(pk=item.pk)
         raise VersionConflict(conflict_message(current), [current])
-
-
-def render_evidence(text: str) -> str:
-    """Preview helper for templates and tests: the HTML the evidence will be stored as."""
-    return render_markdown(text)

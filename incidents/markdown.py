@@ -4,6 +4,8 @@ Markdown alone passes raw HTML straight through, so every rendering is followed 
 an explicit allow-list. Called when a model is saved, never while serving a GET.
 """
 
+import threading
+
 import bleach
 import bleach.linkifier
 import markdown as markdown_lib
@@ -18,13 +20,24 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {"a": ["href", "title"], "abbr": ["title"], "th": ["align"], "td": ["align"]}
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 
-_cleaner = bleach.Cleaner(
-    tags=ALLOWED_TAGS,
-    attributes=ALLOWED_ATTRIBUTES,
-    protocols=ALLOWED_PROTOCOLS,
-    strip=True,
-    strip_comments=True,
-)
+# bleach's Cleaner and Linker keep parser state, so threads (gunicorn --threads, concurrent
+# autosaves) must not share one: each thread gets its own.
+_local = threading.local()
+
+
+def _tools():
+    if not hasattr(_local, "cleaner"):
+        _local.cleaner = bleach.Cleaner(
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            protocols=ALLOWED_PROTOCOLS,
+            strip=True,
+            strip_comments=True,
+        )
+        _local.linker = bleach.linkifier.Linker(
+            callbacks=[_add_link_rel], skip_tags={"pre", "code"}
+        )
+    return _local.cleaner, _local.linker
 
 
 def _add_link_rel(attrs, new=False):
@@ -34,9 +47,6 @@ def _add_link_rel(attrs, new=False):
     return attrs
 
 
-_linker = bleach.linkifier.Linker(callbacks=[_add_link_rel], skip_tags={"pre", "code"})
-
-
 def render_markdown(text: str | None) -> str:
     """Markdown source → sanitised HTML that is safe to mark safe in a template."""
     if not text or not text.strip():
@@ -44,6 +54,7 @@ def render_markdown(text: str | None) -> str:
     html = markdown_lib.markdown(
         text, extensions=["extra", "sane_lists"], output_format="html", tab_length=4
     )
-    cleaned = _cleaner.clean(html)
+    cleaner, linker = _tools()
+    cleaned = cleaner.clean(html)
     # Linkify after cleaning: bare URLs become links and authors cannot choose rel.
-    return _linker.linkify(cleaned)
+    return linker.linkify(cleaned)

@@ -281,6 +281,8 @@ class Incident(MarkdownFieldsMixin, models.Model):
             models.Index(fields=["severity", "-started_at"], name="incident_severity_started"),
             models.Index(fields=["-started_at", "-id"], name="incident_started"),
             models.Index(fields=["-created_at"], name="incident_created"),
+            # visible_to() reads visibility and status for every row a non-staff person scans.
+            models.Index(fields=["visibility", "status"], name="incident_visibility_status"),
         ]
 
     def __str__(self):

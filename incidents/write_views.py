@@ -998,8 +998,9 @@ def timeline_paste_view(request, slug):
         if not request.htmx:
             messages.success(request, note)
         return _rows_response(
-            request, incident, kind, done=True, paste_note=note, anchor="timeline-list"
-        )
+            request, incident, kind, done=True, paste_note=note, anchor="timeline-list",
+            focus_selector="#timeline-list-heading",
+        )  # fmt: skip
     preview = {
         "entries": [{"parsed": e, "kind": kinds.get(e.line, e.kind)} for e in result.entries],
         "errors": result.errors,

@@ -191,6 +191,7 @@ def test_write_a_complete_incident_with_the_keyboard_only(page, site):
     tab_to(page, "#add-entry-form button[type=submit]")
     page.keyboard.press("Enter")
     expect(page.locator("#timeline-list")).to_contain_text("Error-rate alert fired")
+    expect(page.locator("#id_new-at")).to_be_focused()  # ready for the next entry
     tab_to(page, "#paste summary")
     page.keyboard.press("Enter")
     tab_to(page, "#id_paste_text")
@@ -202,6 +203,7 @@ def test_write_a_complete_incident_with_the_keyboard_only(page, site):
     tab_to(page, "#paste-form button[value=add]")
     page.keyboard.press("Enter")
     expect(page.locator("#timeline-editor")).to_contain_text("Added 2 entries.")
+    expect(page.locator("#timeline-list-heading")).to_be_focused()  # the list, now longer
     assert list(TimelineEntry.objects.values_list("kind", flat=True)) == [
         "detection", "mitigation", "resolution"
     ]  # fmt: skip
@@ -229,6 +231,7 @@ def test_write_a_complete_incident_with_the_keyboard_only(page, site):
     tab_to(page, "#add-factor-form button[type=submit]")
     page.keyboard.press("Enter")
     expect(page.locator("#single-factor-hint")).to_be_visible()
+    expect(page.locator("#id_new-category")).to_be_focused()
     tab_to(page, ".step-nav a.button.primary")
     page.keyboard.press("Enter")
     page.wait_for_url("**/edit/reflect/")
@@ -255,6 +258,7 @@ def test_write_a_complete_incident_with_the_keyboard_only(page, site):
     tab_to(page, "#add-action-form button[type=submit]")
     page.keyboard.press("Enter")
     expect(page.locator("#actions-list")).to_contain_text("Run config pushes")
+    expect(page.locator("#id_new-title")).to_be_focused()
     tab_to(page, ".step-nav a.button.primary")
     page.keyboard.press("Enter")
     page.wait_for_url("**/edit/review/")
@@ -285,6 +289,7 @@ def test_a_blameful_sentence_shows_a_finding_within_two_seconds(page, site):
     finding = page.locator("#findings-impact mark")
     expect(finding).to_have_text("Dave should have checked", timeout=2000)
     waited = time.monotonic() - typed
+    print(f"\nblame finding shown {waited * 1000:.0f} ms after the last keystroke")
     assert waited < 2.0, waited
     expect(page.locator("#findings-impact")).to_contain_text("Describe what the person saw")
     expect(page.locator("#save-impact")).to_contain_text("Saved")
