@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import guided, timeline_paste
+from . import guided, timeline_paste, undo
 from .lifecycle import TransitionError, submit_for_review
 from .models import (
     ActionItem,
@@ -84,6 +84,22 @@ def create_incident(*, form: BasicsForm, by) -> Incident:
     return incident
 
 
+def _record_edit(incident: Incident) -> None:
+    """`save_if_version` is a queryset UPDATE, which edit history does not see: record it, folding
+    one person's autosaves within 15 minutes into one history entry per editing session."""
+    from simple_history.models import HistoricalRecords
+
+    from .review import record_history
+
+    request = getattr(HistoricalRecords.context, "request", None)
+    by = getattr(request, "user", None)
+    if by is not None and not by.is_authenticated:
+        by = None
+    record_history(
+        incident, by=by, reason="Edited the write-up", coalesce_within=dt.timedelta(minutes=15)
+    )
+
+
 @transaction.atomic
 def save_incident_fields(
     *, incident: Incident, expected_version: int, fields: list[str], form=None
@@ -96,6 +112,7 @@ def save_incident_fields(
         raise VersionConflict
     if form is not None:
         form.save_m2m()
+    _record_edit(incident)
 
 
 @transaction.atomic
@@ -109,6 +126,8 @@ def save_answers(
         fields.append("narrative")
     if not incident.save_if_version(expected_version, fields):
         raise VersionConflict
+    if fields:
+        _record_edit(incident)
     existing = {a.question_id: a for a in Answer.objects.filter(incident=incident)}
     for question_id, text in answers.items():
         answer = existing.get(question_id)
@@ -179,12 +198,6 @@ def save_row(*, incident: Incident, form, kind: RowKind, expected: str | None = 
 def _next_position(kind: RowKind, incident: Incident) -> int:
     top = kind.model.objects.filter(incident=incident).aggregate(top=Max("position"))["top"]
     return (top or 0) + 1
-
-
-@transaction.atomic
-def delete_row(*, incident: Incident, kind: RowKind, pk: int) -> bool:
-    deleted, _ = kind.model.objects.filter(pk=pk, incident=incident).delete()
-    return bool(deleted)
 
 
 @transaction.atomic
@@ -949,11 +962,26 @@ def row_edit(request, slug, kind, pk):
 def row_delete(request, slug, kind, pk):
     kind = _row_kind(kind)
     incident = get_editable_incident(request, slug)
-    delete_row(incident=incident, kind=kind, pk=pk)
-    return _rows_response(
+    # Nothing an author wrote is lost by a wrong click: rows go to the trash, with Undo.
+    row = kind.model.objects.filter(pk=pk, incident=incident).first()
+    trashed = None
+    if row is not None:
+        try:
+            trashed = undo.soft_delete(
+                row, by=request.user, next_url=reverse("incident_edit", args=[incident.slug])
+            )
+        except undo.UndoError as error:
+            return HttpResponse(error.message, status=409)
+    response = _rows_response(
         request, incident, kind, done=True, anchor=f"{kind.slug}-list",
         focus_selector=f"#{kind.slug}-list-heading",
     )  # fmt: skip
+    if trashed is None:
+        return response
+    if wants_partial(request) and response.status_code == 200:
+        return undo.announce(request, trashed, response)
+    undo.announce(request, trashed)
+    return response
 
 
 @require_POST

@@ -143,8 +143,22 @@ def test_delete_entry(client_logged_in, draft):
     response = client_logged_in.post(url(draft, "timeline", entry.pk, "delete"), headers=HX)
     assert response.status_code == 200
     assert not TimelineEntry.objects.exists()
+    assert b"/undo/" in response.content  # the deleted row can be brought back
     response = client_logged_in.post(url(draft, "timeline", entry.pk, "delete"))
     assert response.status_code == 302  # already gone: nothing to do, no error
+
+
+def test_deleted_entry_can_be_undone(client_logged_in, draft, user):
+    """A wrong click on Delete loses nothing: the row goes to the trash and Undo restores it."""
+    from incidents.review_models import TrashEntry
+    from incidents.undo import restore
+
+    entry = make_entry(draft, text="Paged the database team")
+    client_logged_in.post(url(draft, "timeline", entry.pk, "delete"))
+    assert not TimelineEntry.objects.filter(pk=entry.pk).exists()
+    trashed = TrashEntry.objects.get()
+    restore(trashed, by=user)
+    assert TimelineEntry.objects.get(pk=entry.pk).text == "Paged the database team"
 
 
 def test_move_entries_at_the_same_minute(client_logged_in, draft):
