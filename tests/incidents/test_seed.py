@@ -56,13 +56,21 @@ def test_seed_is_realistic():
         "SEV4",
     }
     assert Incident.objects.filter(status="draft").exists()
+    factor_counts, item_counts = set(), set()
     for incident in Incident.objects.prefetch_related(
-        "timeline_entries", "factors", "action_items"
+        "timeline_entries", "factors__evidence", "action_items"
     ):
-        assert 5 <= len(incident.timeline_entries.all()) <= 25
-        assert 1 <= len(incident.factors.all()) <= 5
-        assert 1 <= len(incident.action_items.all()) <= 6
+        entries = incident.timeline_entries.all()
+        assert 5 <= len(entries) <= 25
+        factor_counts.add(len(incident.factors.all()))
+        item_counts.add(len(incident.action_items.all()))
+        for factor in incident.factors.all():
+            # Evidence is always a timeline entry of the same incident.
+            assert {e.incident_id for e in factor.evidence.all()} <= {incident.pk}
         incident.clean()  # milestones in order
+    # 1 to 5 factors and 1 to 6 action items per incident, and not the same number everywhere.
+    assert min(factor_counts) >= 1 and max(factor_counts) <= 5 and len(factor_counts) > 1
+    assert min(item_counts) >= 1 and max(item_counts) <= 6 and len(item_counts) > 1
     assert TimelineEntry.objects.filter(kind="status_update").exists()
     assert ActionItem.objects.overdue().exists()
     assert ActionItem.objects.due_within(7).exists()
