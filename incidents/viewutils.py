@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import Incident
@@ -27,19 +28,21 @@ def query_string_without_page(request) -> str:
 
 
 def get_visible_incident(request, slug, queryset=None):
-    """The incident, or 404 when there is none and 403 when this person may not read it."""
+    """The incident, or 404 when there is none or this person may not read it.
+
+    Private incidents answer exactly like missing ones, so a 403 never confirms that a
+    security or HR write-up with this slug exists."""
     queryset = queryset if queryset is not None else Incident.objects.all()
     incident = get_object_or_404(queryset, slug=slug)
     if not incident.can_view(request.user):
-        # Private incidents are not acknowledged to outsiders.
-        raise PermissionDenied("You may not read this write-up.")
+        raise Http404("No incident matches the given query.")
     return incident
 
 
 def get_editable_incident(request, slug, queryset=None):
-    """The incident, or 404/403 unless this person is an author, a reviewer or staff."""
-    queryset = queryset if queryset is not None else Incident.objects.all()
-    incident = get_object_or_404(queryset, slug=slug)
+    """The incident, or 404 for those who may not read it and 403 for readers who are not
+    an author, a reviewer or staff."""
+    incident = get_visible_incident(request, slug, queryset)
     if not incident.can_edit(request.user):
         raise PermissionDenied("Only the write-up's authors and reviewers may edit it.")
     return incident

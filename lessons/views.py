@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -106,7 +107,7 @@ def _visible_lesson(request, slug, queryset=None):
     queryset = queryset if queryset is not None else Lesson.objects.all()
     lesson = get_object_or_404(queryset, slug=slug)
     if not Lesson.objects.visible_to(request.user).filter(pk=lesson.pk).exists():
-        raise PermissionDenied("This lesson is a draft.")
+        raise Http404("No lesson matches the given query.")
     return lesson
 
 

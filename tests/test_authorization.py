@@ -2,7 +2,9 @@
 anonymous, outsider, author, reviewer and staff, against a private draft incident.
 
 Guards: anonymous people are sent to sign in; outsiders never read or change a private
-write-up (403 or 404, database unchanged); nobody ever gets a 500.
+write-up — every URL that names it answers 404 exactly as for one that does not exist (a 403
+would confirm it exists), lists and exports never mention it, the database stays unchanged;
+nobody ever gets a 500.
 """
 
 import pytest
@@ -127,8 +129,56 @@ def test_outsider_cannot_read_or_change_a_private_incident(client, world):
         url = build_url(route, world)
         for method in ("get", "post"):
             response = getattr(client, method)(url, {"title": "hijacked", "version": 1})
-            assert response.status_code in (403, 404, 405), (method, url, response.status_code)
+            # 405: a POST-only URL refuses a GET before looking anything up.
+            assert response.status_code in (404, 405), (method, url, response.status_code)
+            assert world["incident"].title.encode() not in response.content, (method, url)
     assert snapshot(world["incident"]) == before
+
+
+def test_urls_naming_a_private_incident_answer_like_missing_ones(client, world):
+    """Every URL with the private incident's slug or one of its rows' ids gives the outsider
+    the same status as the same URL pointing at nothing."""
+    client.force_login(world["outsider"])
+    checked = 0
+    for route, _ in all_patterns():
+        if "<" not in route or route.startswith("teams/"):
+            continue
+        url = build_url(route, world)
+        missing_world = {
+            **world,
+            "incident": type("Missing", (), {"slug": "no-such-incident"})(),
+            "entry": type("Missing", (), {"pk": 999999})(),
+            "factor": type("Missing", (), {"pk": 999999})(),
+            "item": type("Missing", (), {"pk": 999999})(),
+        }
+        missing_url = build_url(route, missing_world)
+        if missing_url == url:
+            continue
+        response = client.get(url)
+        assert response.status_code == client.get(missing_url).status_code, url
+        assert response.status_code in (404, 405), (url, response.status_code)
+        checked += 1
+    assert checked > 20
+
+
+def test_lists_and_exports_never_mention_a_private_incident(client, world):
+    """Lists, search, similar suggestions, metrics, action items and their CSV: the outsider
+    sees nothing of the private write-up, not even its action item."""
+    incident, item = world["incident"], world["item"]
+    word = incident.title.split()[0]
+    client.force_login(world["outsider"])
+    pages = [
+        "/", "/incidents/", f"/incidents/?q={word}", "/actions/", "/actions/export.csv",
+        f"/actions/?team={world['team'].slug}", f"/teams/{world['team'].slug}/", "/metrics/",
+        "/lessons/", f"/incidents/similar/?title={word}", "/trash/",
+    ]  # fmt: skip
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = b"".join(response) if response.streaming else response.content
+        assert incident.title.encode() not in body, url
+        assert item.title.encode() not in body, url
+        assert f"/actions/{item.pk}/".encode() not in body, url
 
 
 @pytest.mark.parametrize("role", ["author", "reviewer", "staff", "outsider"])

@@ -349,11 +349,12 @@ def test_markdown_uses_the_readers_zone():
 
 @pytest.mark.parametrize("suffix", ["export.md", "export.json"])
 def test_exports_respect_visibility(client_logged_in, suffix):
-    """A private incident cannot be exported by someone who may not read it."""
+    """A private incident cannot be exported by someone who may not read it, and the answer
+    is the same 404 as for a slug that does not exist."""
     incident = make_incident(visibility=Incident.Visibility.PEOPLE)
-    assert client_logged_in.get(f"/incidents/{incident.slug}/{suffix}").status_code == 403
+    assert client_logged_in.get(f"/incidents/{incident.slug}/{suffix}").status_code == 404
     draft = make_incident(status=Incident.Status.DRAFT)
-    assert client_logged_in.get(f"/incidents/{draft.slug}/{suffix}").status_code == 403
+    assert client_logged_in.get(f"/incidents/{draft.slug}/{suffix}").status_code == 404
     assert client_logged_in.get(f"/incidents/nope/{suffix}").status_code == 404
 
 

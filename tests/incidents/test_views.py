@@ -78,14 +78,21 @@ def test_detail_marks_overdue_action_items(client_logged_in):
     assert b"Overdue" in response.content
 
 
-def test_draft_of_someone_else_is_forbidden(client_logged_in):
+def test_draft_of_someone_else_is_not_acknowledged(client_logged_in):
+    """Someone else's draft answers 404, exactly like a slug that does not exist."""
     draft = make_incident(status=Incident.Status.DRAFT)
-    assert client_logged_in.get(draft.get_absolute_url()).status_code == 403
+    response = client_logged_in.get(draft.get_absolute_url())
+    assert response.status_code == 404
+    assert draft.title.encode() not in response.content
 
 
-def test_private_incident_is_forbidden_to_outsiders(client_logged_in):
+def test_private_incident_is_not_acknowledged_to_outsiders(client_logged_in):
+    """A 403 would confirm that a private write-up with this slug exists."""
     incident = make_incident(visibility=Incident.Visibility.PEOPLE)
-    assert client_logged_in.get(incident.get_absolute_url()).status_code == 403
+    response = client_logged_in.get(incident.get_absolute_url())
+    missing = client_logged_in.get("/incidents/no-such-incident/")
+    assert response.status_code == missing.status_code == 404
+    assert incident.title.encode() not in response.content
 
 
 def test_create_with_milestones_out_of_order_keeps_what_was_typed(client_logged_in):

@@ -148,7 +148,7 @@ def test_drafts_of_others_are_hidden(client_logged_in):
     other = make_user()
     draft = make_lesson(title="Someone's draft", is_published=False, author=other)
     assert titles(client_logged_in.get("/lessons/")) == []
-    assert client_logged_in.get(draft.get_absolute_url()).status_code == 403
+    assert client_logged_in.get(draft.get_absolute_url()).status_code == 404
 
 
 def test_malformed_search_never_500(client_logged_in):
@@ -297,7 +297,7 @@ def test_incident_lessons_panel_respects_visibility(client_logged_in):
     response = client_logged_in.get(
         f"/lessons/from/{private.slug}/", headers={"HX-Request": "true"}
     )
-    assert response.status_code == 403
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize(
