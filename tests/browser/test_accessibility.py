@@ -20,24 +20,25 @@ def serious(results) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_main_pages_have_no_serious_violations(browser, live_server, width):
+def test_main_pages_have_no_serious_violations(browser, site, width):
     make_user(username="reader", password="a-good-password-1")
     incident = make_incident(title="Expired certificate on the API")
     entry = make_entry(incident, kind="detection", text="Synthetic check failed")
     make_factor(incident, evidence=[entry])
     make_action_item(incident)
+    base = site()
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     axe = Axe()
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(f"{base}/accounts/login/")
     assert serious(axe.run(page)) == [], "login page"
     page.get_by_label("Username").fill("reader")
     page.get_by_label("Password").fill("a-good-password-1")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
     problems = {}
     for path in PAGES:
-        url = live_server.url + path.format(incident=incident.get_absolute_url())
+        url = base + path.format(incident=incident.get_absolute_url())
         page.goto(url)
         found = serious(axe.run(page))
         if found:

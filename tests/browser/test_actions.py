@@ -14,12 +14,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a-good-password-1"
 
 
-def sign_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
+def sign_in(page, base, username):
+    page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
 
 
 def watch_console(page):
@@ -29,7 +29,7 @@ def watch_console(page):
     return errors
 
 
-def test_manager_filters_overdue_bulk_closes_two_with_evidence_and_downloads_csv(page, live_server):
+def test_manager_filters_overdue_bulk_closes_two_with_evidence_and_downloads_csv(page, site):
     make_user(username="manager", password=PASSWORD, is_staff=True)
     team = make_team(name="Payments", slug="payments")
     today = timezone.localdate()
@@ -41,18 +41,19 @@ def test_manager_filters_overdue_bulk_closes_two_with_evidence_and_downloads_csv
         due=today - dt.timedelta(days=20),
     )  # fmt: skip
     make_action_item(title="Not due yet", team=team, due=today + dt.timedelta(days=30))
+    base = site()
     errors = watch_console(page)
 
-    sign_in(page, live_server, "manager")
+    sign_in(page, base, "manager")
     page.get_by_role("link", name="Action items", exact=True).click()
-    page.wait_for_url(f"{live_server.url}/actions/")
+    page.wait_for_url(f"{base}/actions/")
     results = page.locator("#results")
     results.get_by_text("3 action items").wait_for()
     # Counts beside the filters arrive after the table.
     page.locator("#f-due option", has_text="Overdue (2)").wait_for(state="attached")
 
     page.get_by_label("Due", exact=True).select_option("overdue")
-    page.wait_for_url(f"{live_server.url}/actions/?due=overdue")  # only what is set
+    page.wait_for_url(f"{base}/actions/?due=overdue")  # only what is set
     results.get_by_text("2 action items").wait_for()
     assert results.get_by_text("Not due yet").count() == 0
     assert results.get_by_text("Escalated").count() == 1
@@ -74,7 +75,7 @@ def test_manager_filters_overdue_bulk_closes_two_with_evidence_and_downloads_csv
     page.wait_for_url("**status=done**")
     results.get_by_text("0 action items").wait_for()  # done items are not overdue any more
     page.get_by_label("Due", exact=True).select_option("")
-    page.wait_for_url(f"{live_server.url}/actions/?status=done")
+    page.wait_for_url(f"{base}/actions/?status=done")
     results.get_by_text("2 action items").wait_for()
     with page.expect_download() as download_info:
         results.get_by_role("link", name="Export CSV").click()
@@ -87,13 +88,14 @@ def test_manager_filters_overdue_bulk_closes_two_with_evidence_and_downloads_csv
     assert errors == []
 
 
-def test_inline_edit_in_the_row_and_a_conflict(page, live_server):
+def test_inline_edit_in_the_row_and_a_conflict(page, site):
     make_user(username="manager", password=PASSWORD, is_staff=True)
     make_user(username="omar", password=PASSWORD)
     item = make_action_item(title="Rotate the certificates")
+    base = site()
     errors = watch_console(page)
-    sign_in(page, live_server, "manager")
-    page.goto(f"{live_server.url}/actions/")
+    sign_in(page, base, "manager")
+    page.goto(f"{base}/actions/")
     row = page.locator(f"#action-row-{item.pk}")
     row.get_by_role("link", name="Edit “Rotate the certificates”").click()
     page.locator(f"#action-row-{item.pk}.editing").wait_for()
@@ -122,7 +124,7 @@ def test_inline_edit_in_the_row_and_a_conflict(page, live_server):
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_action_pages_have_no_serious_accessibility_violations(browser, live_server, width):
+def test_action_pages_have_no_serious_accessibility_violations(browser, site, width):
     """axe-core on the dashboard (with an inline edit open and bulk errors shown), the item
     page and the preferences page."""
     from axe_playwright_python.sync_playwright import Axe
@@ -132,9 +134,10 @@ def test_action_pages_have_no_serious_accessibility_violations(browser, live_ser
     make_action_item(
         title="Done item", status="done", evidence="**What changed:** <https://x.example.com/>"
     )
+    base = site()
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
-    sign_in(page, live_server, "manager")
+    sign_in(page, base, "manager")
     axe = Axe()
 
     def serious():
@@ -145,7 +148,7 @@ def test_action_pages_have_no_serious_accessibility_violations(browser, live_ser
         ]
 
     problems = {}
-    page.goto(f"{live_server.url}/actions/")
+    page.goto(f"{base}/actions/")
     page.locator("#f-status option", has_text="(").first.wait_for(state="attached")
     problems["dashboard"] = serious()
     page.get_by_role("link", name="Edit “Alert on queue depth”").click()
@@ -153,9 +156,9 @@ def test_action_pages_have_no_serious_accessibility_violations(browser, live_ser
     page.get_by_role("button", name="Update selected").click()
     page.get_by_text("Select at least one action item.").wait_for()
     problems["editing"] = serious()
-    page.goto(f"{live_server.url}/actions/{item.pk}/")
+    page.goto(f"{base}/actions/{item.pk}/")
     problems["item"] = serious()
-    page.goto(f"{live_server.url}/preferences/")
+    page.goto(f"{base}/preferences/")
     problems["preferences"] = serious()
     context.close()
     assert {name: found for name, found in problems.items() if found} == {}

@@ -17,23 +17,24 @@ LOG = """[10:42] alice: restarted the primary
 """
 
 
-def test_paste_a_chat_log_into_the_timeline(page, live_server):
+def test_paste_a_chat_log_into_the_timeline(page, site):
     """Paste, preview (status update stands out), untick the chatter, change a kind, add."""
     author = make_user(username="writer", password="a-good-password-1")
     incident = make_incident(
         title="Primary database failover", authors=[author],
         started_at=dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC),
     )  # fmt: skip
+    base = site()
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill("writer")
     page.get_by_label("Password").fill("a-good-password-1")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
 
-    page.goto(f"{live_server.url}{incident.get_absolute_url()}")
+    page.goto(f"{base}{incident.get_absolute_url()}")
     page.get_by_role("link", name="Import chat log").click()
     page.wait_for_url(f"**/incidents/{incident.slug}/timeline/import/")
     page.get_by_label("…or paste the log").fill(LOG)
@@ -56,7 +57,7 @@ def test_paste_a_chat_log_into_the_timeline(page, live_server):
     rows.nth(2).get_by_role("checkbox").uncheck()
     page.get_by_role("button", name="Add the ticked messages to the timeline").click()
 
-    page.wait_for_url(f"{live_server.url}{incident.get_absolute_url()}#timeline")
+    page.wait_for_url(f"{base}{incident.get_absolute_url()}#timeline")
     timeline = page.locator("#timeline")
     assert timeline.get_by_text("alice: restarted the primary").is_visible()
     assert timeline.get_by_text("bob: Status: error rate back under 1%, watching").is_visible()
@@ -69,7 +70,7 @@ def test_paste_a_chat_log_into_the_timeline(page, live_server):
     assert errors == []
 
 
-def test_exchange_pages_have_no_serious_accessibility_violations(page, live_server):
+def test_exchange_pages_have_no_serious_accessibility_violations(page, site):
     """axe-core on the chat-log preview and the staff import preview (with errors shown)."""
 
     def serious(results):
@@ -81,21 +82,22 @@ def test_exchange_pages_have_no_serious_accessibility_violations(page, live_serv
 
     staff = make_user(username="admin1", password="a-good-password-1", is_staff=True)
     incident = make_incident(title="Queue backlog", authors=[staff])
-    page.goto(f"{live_server.url}/accounts/login/")
+    base = site()
+    page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill("admin1")
     page.get_by_label("Password").fill("a-good-password-1")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
     axe = Axe()
 
-    page.goto(f"{live_server.url}/incidents/{incident.slug}/timeline/import/")
+    page.goto(f"{base}/incidents/{incident.slug}/timeline/import/")
     assert serious(axe.run(page)) == []
     page.get_by_label("…or paste the log").fill(LOG)
     page.get_by_role("button", name="Preview").click()
     page.locator("table.chatlog").wait_for()
     assert serious(axe.run(page)) == []
 
-    page.goto(f"{live_server.url}/import/")
+    page.goto(f"{base}/import/")
     assert serious(axe.run(page)) == []
     bad = {"format": "debrief/1", "incidents": [{"title": "x", "severity": "SEV99"}]}
     page.set_input_files(

@@ -2,103 +2,17 @@
 keyboard only, autosave, live blame findings, a stale second tab, a failed save."""
 
 import datetime as dt
-import importlib
-import sqlite3
 import time
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.servers.basehttp import ThreadedWSGIServer
-from django.db import connection, connections
-from django.db.utils import load_backend
-from django.test.testcases import LiveServerThread
 from playwright.sync_api import expect
 
-from incidents.models import Answer, BlameDismissal, GuidedQuestion, Incident, TimelineEntry
+from incidents.models import Answer, BlameDismissal, Incident, TimelineEntry
 from tests.factories import make_incident, make_service, make_team, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-good-password-1"
-
-
-def _file_connection(settings):
-    return load_backend(settings["ENGINE"]).DatabaseWrapper(settings, "default")
-
-
-class _OwnConnectionServer(ThreadedWSGIServer):
-    """Each request thread gets its own connection to the database file, as in production."""
-
-    database = None
-
-    def process_request_thread(self, request, client_address):
-        if self.database is not None:
-            connections["default"] = _file_connection(self.database)
-        super().process_request_thread(request, client_address)
-
-
-class _ServerThread(LiveServerThread):
-    server_class = _OwnConnectionServer
-
-    def __init__(self, *args, database=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.database = database
-
-    def _create_server(self, connections_override=None):
-        server = super()._create_server(connections_override=None)
-        server.database = self.database
-        return server
-
-
-@pytest.fixture
-def site(transactional_db, tmp_path):
-    """Start a live server after the test has made its data; returns its base URL.
-
-    The guided pages send several requests at once (autosave, the blame check). pytest-django's
-    live_server shares one in-memory SQLite connection between all its threads, where a read
-    and a write at the same moment fail with "table is locked". Here SQLite runs from a WAL
-    file with one connection per thread, as in production; PostgreSQL needs nothing special.
-    The test's own queries after start() go to the same database.
-    """
-    state = {}
-
-    def start():
-        database = None
-        if connection.vendor == "sqlite":
-            path = tmp_path / "site.sqlite3"
-            connection.ensure_connection()
-            target = sqlite3.connect(path)
-            connection.connection.backup(target)
-            target.close()
-            database = {**connection.settings_dict, "NAME": str(path)}
-            state["original"] = connections["default"]
-            connections["default"] = _file_connection(database)
-        thread = _ServerThread("localhost", static_handler=StaticFilesHandler, database=database)
-        thread.daemon = True
-        thread.start()
-        thread.is_ready.wait()
-        if thread.error:
-            raise thread.error
-        state["thread"] = thread
-        return f"http://localhost:{thread.port}"
-
-    yield start
-    if "thread" in state:
-        state["thread"].terminate()
-    if "original" in state:
-        connections["default"].close()
-        connections["default"] = state["original"]
-
-
-def default_questions():
-    """Transactional tests empty every table, the data migration's questions included."""
-    migration = importlib.import_module("incidents.migrations.0002_default_questions")
-    return [
-        GuidedQuestion.objects.get_or_create(
-            prompt=prompt, defaults={"help_text": help_text, "position": n * 10}
-        )[0]
-        for n, (prompt, help_text) in enumerate(migration.DEFAULT_QUESTIONS, start=1)
-    ]
 
 
 def tab_to(page, selector, *, limit=120):
@@ -135,12 +49,12 @@ def console_errors(page):
     return errors
 
 
-def test_write_a_complete_incident_with_the_keyboard_only(page, site):
+def test_write_a_complete_incident_with_the_keyboard_only(page, site, guided_questions):
     """Every step, from "New write-up" to "Submit for review", without touching the mouse."""
     make_user(username="maria", first_name="Maria", password=PASSWORD)
     make_team(name="Payments", slug="payments")
     make_service(name="checkout", slug="checkout")
-    questions = default_questions()
+    questions = guided_questions
     base = site()
     errors = console_errors(page)
     sign_in(page, base, "maria")
@@ -401,7 +315,7 @@ def test_a_step_works_without_javascript(browser, site):
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_every_step_has_no_serious_accessibility_violations(browser, site, width):
+def test_every_step_has_no_serious_accessibility_violations(browser, site, guided_questions, width):
     """axe-core on the new page and each step, with findings and rows on screen."""
     from axe_playwright_python.sync_playwright import Axe
 
@@ -409,7 +323,6 @@ def test_every_step_has_no_serious_accessibility_violations(browser, site, width
     from tests.factories import make_action_item, make_entry, make_factor
 
     author = make_user(username="maria", first_name="Maria", password=PASSWORD)
-    default_questions()
     incident = make_incident(status="draft", authors=[author], teams=[make_team()],
                              impact="It was human error.")  # fmt: skip
     entry = make_entry(incident, kind="detection", text="Bob forgot to renew the certificate")

@@ -2,7 +2,6 @@
 look at. Runs only with DEBRIEF_SCREENS=<directory> set (it writes files, it asserts little)."""
 
 import datetime as dt
-import importlib
 import os
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.guided import STEPS
-from incidents.models import Answer, GuidedQuestion, Incident
-from tests.browser.test_guided_flow import site  # noqa: F401  (a fixture)
+from incidents.models import Answer, Incident
 from tests.factories import (
     make_action_item,
     make_entry,
@@ -25,23 +23,12 @@ from tests.factories import (
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def default_questions():
-    """Transactional tests empty every table, the data migration's questions included."""
-    migration = importlib.import_module("incidents.migrations.0002_default_questions")
-    return [
-        GuidedQuestion.objects.get_or_create(
-            prompt=prompt, defaults={"help_text": help_text, "position": n * 10}
-        )[0]
-        for n, (prompt, help_text) in enumerate(migration.DEFAULT_QUESTIONS, start=1)
-    ]
-
-
 SCREENS = os.environ.get("DEBRIEF_SCREENS", "")
 
 
 @pytest.mark.skipif(not SCREENS, reason="set DEBRIEF_SCREENS=<directory> to take screenshots")
 @pytest.mark.parametrize("width", [1280, 390])
-def test_screenshots_of_every_step(browser, site, width):  # noqa: F811
+def test_screenshots_of_every_step(browser, site, guided_questions, width):
     """Every step renders with realistic content at both widths (and no console errors)."""
     out = Path(SCREENS)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +90,7 @@ def test_screenshots_of_every_step(browser, site, width):  # noqa: F811
         incident, title="Run config pushes through the canary stage", team=team
     ).addresses.add(factor)
     make_action_item(incident, title="Be more careful with config pushes", team=team)
-    question = default_questions()[0]
+    question = guided_questions[0]
     Answer.objects.create(
         incident=incident,
         question=question,

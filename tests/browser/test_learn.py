@@ -12,15 +12,15 @@ from tests.factories import make_entry, make_factor, make_incident, make_service
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, live_server, username, password):
-    page.goto(f"{live_server.url}/accounts/login/")
+def sign_in(page, base, username, password):
+    page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
 
 
-def test_search_open_follow_similar_read_lesson(page, live_server):
+def test_search_open_follow_similar_read_lesson(page, site):
     reader = make_user(username="reader", password="a-good-password-1")
     checkout = make_service(name="checkout", slug="checkout")
     now = timezone.now()
@@ -38,11 +38,12 @@ def test_search_open_follow_similar_read_lesson(page, live_server):
     make_factor(earlier, category="monitoring")
     make_incident(title="Unrelated disk alert", started_at=now - dt.timedelta(days=3))
     lesson, _ = services.publish_from_incident(incident=earlier, by=reader)
+    base = site()
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-    sign_in(page, live_server, "reader", "a-good-password-1")
-    page.goto(f"{live_server.url}/incidents/")
+    sign_in(page, base, "reader", "a-good-password-1")
+    page.goto(f"{base}/incidents/")
     # Half remembered: something about a canary.
     page.get_by_role("searchbox", name="Search").fill("canar*")
     results = page.locator("#results")
@@ -50,7 +51,7 @@ def test_search_open_follow_similar_read_lesson(page, live_server):
     assert results.locator("mark").first.inner_text().lower().startswith("canar")
     assert results.get_by_text("Timeline").is_visible()
     results.get_by_role("link", name="Payments misrouted during rollout").click()
-    page.wait_for_url(f"{live_server.url}{remembered.get_absolute_url()}")
+    page.wait_for_url(f"{base}{remembered.get_absolute_url()}")
 
     # The similar panel loads when scrolled into view and says why it matched.
     panel = page.locator("#similar-incidents")
@@ -60,12 +61,12 @@ def test_search_open_follow_similar_read_lesson(page, live_server):
         "2nd incident with a monitoring & alerting gap on checkout"
     ).is_visible()
     panel.get_by_role("link", name="Checkout latency after cache flush").click()
-    page.wait_for_url(f"{live_server.url}{earlier.get_absolute_url()}")
+    page.wait_for_url(f"{base}{earlier.get_absolute_url()}")
 
     lessons_panel = page.locator("#incident-lessons")
     lessons_panel.scroll_into_view_if_needed()
     lessons_panel.get_by_role("link", name=lesson.title).click()
-    page.wait_for_url(f"{live_server.url}{lesson.get_absolute_url()}")
+    page.wait_for_url(f"{base}{lesson.get_absolute_url()}")
     assert page.get_by_text("Warm the cache before flushing it.").is_visible()
 
     # Useful, once: the button swaps in place.
@@ -74,7 +75,7 @@ def test_search_open_follow_similar_read_lesson(page, live_server):
     assert errors == []
 
 
-def test_metrics_page_draws_charts(page, live_server):
+def test_metrics_page_draws_charts(page, site):
     make_user(username="reader", password="a-good-password-1")
     now = timezone.now()
     for n, minutes in enumerate((3, 7, 12, 45, 180)):
@@ -84,11 +85,12 @@ def test_metrics_page_draws_charts(page, live_server):
             severity=("SEV1", "SEV2", "SEV3", "SEV3", "SEV4")[n],
         )
         make_factor(incident, category="monitoring" if n % 2 else "change")
+    base = site()
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    sign_in(page, live_server, "reader", "a-good-password-1")
+    sign_in(page, base, "reader", "a-good-password-1")
     page.get_by_role("link", name="Metrics").click()
-    page.wait_for_url(f"{live_server.url}/metrics/")
+    page.wait_for_url(f"{base}/metrics/")
     assert page.get_by_role("img", name="Incidents per month, by severity").is_visible()
     assert page.get_by_role(
         "img", name="Time to detect, acknowledge, mitigate and resolve"

@@ -17,17 +17,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a-good-password-1"
 
 
-def signed_in(browser, live_server, username):
+def signed_in(browser, base, username):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
     return context, page, errors
 
 
@@ -35,7 +35,7 @@ def status_of(incident):
     return Incident.objects.get(pk=incident.pk).status
 
 
-def test_submit_comment_request_changes_resolve_resubmit_approve(browser, live_server):
+def test_submit_comment_request_changes_resolve_resubmit_approve(browser, site):
     make_user(username="ana", first_name="Ana", password=PASSWORD)
     make_user(username="rui", first_name="Rui", password=PASSWORD)
     author = make_user(username="author", first_name="Alex", password=PASSWORD)
@@ -43,15 +43,16 @@ def test_submit_comment_request_changes_resolve_resubmit_approve(browser, live_s
     incident = make_incident(status="draft", authors=[author], reviewers=[reviewer],
                              title="Checkout timeouts after deploy")  # fmt: skip
     entry = make_entry(incident, kind="alert", text="Latency alert fired")
-    review_url = f"{live_server.url}/incidents/{incident.slug}/review/"
+    base = site()
+    review_url = f"{base}/incidents/{incident.slug}/review/"
 
-    author_ctx, author_page, author_errors = signed_in(browser, live_server, "author")
-    reviewer_ctx, reviewer_page, reviewer_errors = signed_in(browser, live_server, "reviewer")
+    author_ctx, author_page, author_errors = signed_in(browser, base, "author")
+    reviewer_ctx, reviewer_page, reviewer_errors = signed_in(browser, base, "reviewer")
     try:
         # The author submits from the incident page.
-        author_page.goto(f"{live_server.url}{incident.get_absolute_url()}")
+        author_page.goto(f"{base}{incident.get_absolute_url()}")
         author_page.get_by_role("button", name="Submit for review").click()
-        author_page.wait_for_url(f"{live_server.url}{incident.get_absolute_url()}")
+        author_page.wait_for_url(f"{base}{incident.get_absolute_url()}")
         expect(author_page.get_by_text("was submitted for review")).to_be_visible()
         assert status_of(incident) == "in_review"
 
@@ -103,7 +104,7 @@ def test_submit_comment_request_changes_resolve_resubmit_approve(browser, live_s
         assert status_of(incident) == "published"
 
         # The history tells the story.
-        reviewer_page.goto(f"{live_server.url}/incidents/{incident.slug}/history/")
+        reviewer_page.goto(f"{base}/incidents/{incident.slug}/history/")
         expect(reviewer_page.get_by_text("Approved and published")).to_be_visible()
         expect(reviewer_page.get_by_text("Changes requested").first).to_be_visible()
         assert author_errors == [] and reviewer_errors == []
@@ -112,15 +113,16 @@ def test_submit_comment_request_changes_resolve_resubmit_approve(browser, live_s
         reviewer_ctx.close()
 
 
-def test_deleted_comment_comes_back_with_undo(browser, live_server):
+def test_deleted_comment_comes_back_with_undo(browser, site):
     reviewer = make_user(username="reviewer", password=PASSWORD)
     incident = make_incident(status="in_review", reviewers=[reviewer], authors=[make_user()])
     from incidents.review import add_comment
 
     add_comment(incident=incident, by=reviewer, body="Typo in the summary")
-    context, page, errors = signed_in(browser, live_server, "reviewer")
+    base = site()
+    context, page, errors = signed_in(browser, base, "reviewer")
     try:
-        page.goto(f"{live_server.url}/incidents/{incident.slug}/review/")
+        page.goto(f"{base}/incidents/{incident.slug}/review/")
         page.get_by_role("button", name="Delete").click()
         toast = page.locator(".undo-toast")
         expect(toast).to_contain_text("Comment moved to the trash.")
@@ -135,18 +137,19 @@ def test_deleted_comment_comes_back_with_undo(browser, live_server):
         context.close()
 
 
-def test_deleted_timeline_entry_comes_back_from_the_trash(browser, live_server):
+def test_deleted_timeline_entry_comes_back_from_the_trash(browser, site):
     author = make_user(username="author", password=PASSWORD)
     incident = make_incident(authors=[author])
     entry = make_entry(incident, text="Rolled back the canary")
     pk = entry.pk
     undo.soft_delete(entry, by=author, label="Timeline entry “Rolled back the canary”")
-    context, page, errors = signed_in(browser, live_server, "author")
+    base = site()
+    context, page, errors = signed_in(browser, base, "author")
     try:
-        page.goto(f"{live_server.url}/trash/")
+        page.goto(f"{base}/trash/")
         row = page.get_by_role("row", name=re.compile("Rolled back the canary"))
         row.get_by_role("button", name="Restore").click()
-        page.wait_for_url(f"{live_server.url}{incident.get_absolute_url()}")
+        page.wait_for_url(f"{base}{incident.get_absolute_url()}")
         expect(page.get_by_text("Rolled back the canary").first).to_be_visible()
         assert TimelineEntry.objects.filter(pk=pk).exists()
         assert errors == []
@@ -163,7 +166,7 @@ def serious(results) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_review_pages_have_no_serious_accessibility_violations(browser, live_server, width):
+def test_review_pages_have_no_serious_accessibility_violations(browser, site, width):
     """axe-core on the review page (threads, meeting, people, readers), the meeting form, the
     history, the trash, the delete page and the incident page with its review panel."""
     import datetime as dt
@@ -183,24 +186,25 @@ def test_review_pages_have_no_serious_accessibility_violations(browser, live_ser
     schedule_meeting(incident=incident, by=author, facilitator=author, attendees=[reviewer],
                      starts_at=timezone.now() + dt.timedelta(days=1), location="Room 4")  # fmt: skip
     undo.soft_delete(make_entry(incident, text="Old entry"), by=author)
+    base = site()
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill("author")
     page.get_by_label("Password").fill(PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
     axe = Axe()
-    base = f"{live_server.url}/incidents/{incident.slug}"
+    incident_url = f"{base}/incidents/{incident.slug}"
     problems = {}
     for path in ("/review/", "/review/?edit=meeting", "/history/", "/delete/", "/"):
-        page.goto(base + path)
+        page.goto(incident_url + path)
         if path == "/":
             page.locator("#comments-panel").wait_for()
         found = serious(axe.run(page))
         if found:
             problems[path] = found
-    page.goto(f"{live_server.url}/trash/")
+    page.goto(f"{base}/trash/")
     found = serious(axe.run(page))
     if found:
         problems["/trash/"] = found

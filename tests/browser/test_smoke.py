@@ -7,26 +7,27 @@ from tests.factories import make_entry, make_incident, make_user
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, live_server, username, password):
-    page.goto(f"{live_server.url}/accounts/login/")
+def sign_in(page, base, username, password):
+    page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{base}/")
 
 
-def test_sign_in_open_list_open_incident(page, live_server):
+def test_sign_in_open_list_open_incident(page, site):
     make_user(username="reader", password="a-good-password-1")
     incident = make_incident(title="Expired certificate on the API")
     make_entry(incident, kind="detection", text="Synthetic check failed")
+    base = site()
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-    sign_in(page, live_server, "reader", "a-good-password-1")
+    sign_in(page, base, "reader", "a-good-password-1")
     page.get_by_role("link", name="Incidents", exact=True).click()
-    page.wait_for_url(f"{live_server.url}/incidents/")
+    page.wait_for_url(f"{base}/incidents/")
     page.get_by_role("link", name="Expired certificate on the API").click()
-    page.wait_for_url(f"{live_server.url}{incident.get_absolute_url()}")
+    page.wait_for_url(f"{base}{incident.get_absolute_url()}")
 
     assert page.get_by_role("heading", level=1).inner_text() == "Expired certificate on the API"
     assert page.get_by_text("Synthetic check failed").is_visible()
@@ -35,12 +36,13 @@ def test_sign_in_open_list_open_incident(page, live_server):
     assert errors == []
 
 
-def test_list_search_swaps_results_with_htmx(page, live_server):
+def test_list_search_swaps_results_with_htmx(page, site):
     make_user(username="reader", password="a-good-password-1")
     make_incident(title="Disk full on search")
     make_incident(title="Certificate expired")
-    sign_in(page, live_server, "reader", "a-good-password-1")
-    page.goto(f"{live_server.url}/incidents/")
+    base = site()
+    sign_in(page, base, "reader", "a-good-password-1")
+    page.goto(f"{base}/incidents/")
     page.get_by_role("searchbox", name="Search").fill("certificate")
     page.wait_for_url("**/incidents/?q=certificate**")
     results = page.locator("#results")
