@@ -12,9 +12,12 @@ Both use an outbox:
    sends them; once the transaction commits they are never sent again.
 
 A crash between planning and delivering leaves unsent rows that the next run delivers, so no
-reminder is skipped. The one window left is a crash after the mail server accepted a message
-and before the commit (milliseconds): that message would go out again on the next run — the
-least bad choice, since the alternative (mark first, send after) loses reminders instead.
+reminder is skipped. When the mail server itself cannot be reached (refused, timed out, gone)
+the run stops at the first failure instead of waiting out the SMTP timeout once per recipient
+while holding the database; everything left is delivered by the next run. The one window left
+is a crash after the mail server accepted a message and before the commit (milliseconds): that
+message would go out again on the next run — the least bad choice, since the alternative (mark
+first, send after) loses reminders instead.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import smtplib
+import socket
 from collections import defaultdict
 
 from django.conf import settings
@@ -53,6 +58,17 @@ class RunResult:
     delivered: int = 0  # reminders (or digest items) in those e-mails
     dropped: int = 0  # unsent reminders no longer true, removed without sending
     failures: list[str] = dataclasses.field(default_factory=list)  # recipients to retry
+    not_tried: int = 0  # left for the next run because the mail server could not be reached
+
+
+def mail_server_unreachable(error: BaseException) -> bool:
+    """The mail server itself is down or unreachable (not one address refused): trying the
+    next message would fail the same way, perhaps only after the SMTP timeout."""
+    return isinstance(
+        error,
+        (ConnectionError, TimeoutError, socket.gaierror, smtplib.SMTPConnectError,
+         smtplib.SMTPServerDisconnected),
+    )  # fmt: skip
 
 
 def absolute(path: str) -> str:
@@ -158,6 +174,13 @@ def due_reminders(*, today: dt.date) -> list[Reminder]:
     ]
 
 
+def _log_failure(what: str, pk: int, error: Exception) -> None:
+    if isinstance(error, OSError | DeliveryFailed):  # the mail server said no: no traceback
+        logger.warning(what + " not sent: %s", pk, error)
+    else:
+        logger.exception(what + " failed", pk)
+
+
 def plan_reminders(*, today: dt.date) -> int:
     """Step 1: records every reminder that is due. Safe to repeat and to run concurrently."""
     reminders = due_reminders(today=today)
@@ -258,12 +281,16 @@ def deliver_reminders(*, today: dt.date, now: dt.datetime | None = None) -> RunR
         .values_list("recipient_id", flat=True)
         .distinct()
     )
-    for recipient_id in list(recipient_ids):
+    recipient_ids = list(recipient_ids)
+    for index, recipient_id in enumerate(recipient_ids):
         try:
             _deliver_to(recipient_id, today=today, now=now, result=result)
         except Exception as error:  # one bad address must not stop the others
-            logger.exception("Reminder e-mail to user %s failed", recipient_id)
+            _log_failure("Reminder e-mail to user %s", recipient_id, error)
             result.failures.append(f"user {recipient_id}: {error}")
+            if mail_server_unreachable(error):  # …but a server that is down stops the run
+                result.not_tried = len(recipient_ids) - index - 1
+                break
     return result
 
 
@@ -398,10 +425,14 @@ def send_escalation_digests(*, today: dt.date | None = None) -> RunResult:
     now = timezone.now()
     result = RunResult(recorded=plan_digests(today=today))
     pending = EscalationDigest.objects.filter(sent_at__isnull=True).order_by("pk")
-    for digest_id in list(pending.values_list("pk", flat=True)):
+    digest_ids = list(pending.values_list("pk", flat=True))
+    for index, digest_id in enumerate(digest_ids):
         try:
             _deliver_digest(digest_id, today=today, now=now, result=result)
         except Exception as error:  # one bad address must not stop the others
-            logger.exception("Escalation digest %s failed", digest_id)
+            _log_failure("Escalation digest %s", digest_id, error)
             result.failures.append(f"digest {digest_id}: {error}")
+            if mail_server_unreachable(error):  # …but a server that is down stops the run
+                result.not_tried = len(digest_ids) - index - 1
+                break
     return result

@@ -49,6 +49,7 @@ from .models import (
     Team,
     TimelineEntry,
 )
+from .reminders import mail_server_unreachable
 from .review_models import ReviewComment, ReviewMeeting, ReviewNotice, TrackedHistory
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ __all__ = [
     "comment_threads",
     "delete_comment",
     "delete_incident",
+    "deliver_pending_notices",
     "ensure_roles",
     "incident_history",
     "meeting_ics",
@@ -598,7 +600,9 @@ def _recipients(users, *, exclude=None) -> list:
 
 
 def _queue_notice(*, kind, key, incident, recipient, subject, template, context, ics=""):
-    """Make the notice now (in the caller's transaction) and send it after the commit."""
+    """Make the notice now, in the caller's transaction, so it is kept with the change it
+    announces. Returns it when it is new (the caller sends it with `_send_after_commit`), None
+    when the key already had one."""
     # Times in the e-mail are in the recipient's zone, not in the zone of whoever acted.
     zone = Profile.objects.filter(user=recipient).values_list("timezone", flat=True).first()
     try:
@@ -612,10 +616,17 @@ def _queue_notice(*, kind, key, incident, recipient, subject, template, context,
         defaults={"kind": kind, "incident": incident, "recipient": recipient,
                   "subject": subject[:300], "body": body, "ics": ics},
     )  # fmt: skip
-    if created:
+    return notice if created else None
+
+
+def _send_after_commit(notices) -> None:
+    """Send the notices of one change after its commit, as one task: when the mail server
+    cannot be reached the rest are not tried (each try could wait for the SMTP timeout), and
+    `send_review_notices` delivers them later."""
+    ids = [notice.pk for notice in notices if notice is not None]
+    if ids:
         # robust: a broken queue or mail server is logged, never undoes the change itself.
-        transaction.on_commit(partial(send_review_notice.enqueue, notice.pk), robust=True)
-    return notice
+        transaction.on_commit(partial(send_review_notice_batch.enqueue, ids), robust=True)
 
 
 MOVE_NOTICES = {
@@ -652,8 +663,9 @@ def announce_move(*, incident: Incident, move: str, by, note: str, event) -> Non
     else:
         recipients = _recipients([*people["authors"], *people["reviewers"]], exclude=by)
     kind, subject, template = MOVE_NOTICES[move]
+    notices = []
     for recipient in recipients:
-        _queue_notice(
+        notice = _queue_notice(
             kind=kind,
             key=f"{move}:{event.history_id}:{recipient.pk}",
             incident=incident,
@@ -663,43 +675,111 @@ def announce_move(*, incident: Incident, move: str, by, note: str, event) -> Non
             context={"by": by, "note": note, "move": move,
                      "url": absolute(reverse("review_page", args=[incident.slug]))},
         )  # fmt: skip
+        notices.append(notice)
+    _send_after_commit(notices)
 
 
-@task()
-def send_review_notice(notice_id: int) -> str:
+class NoticeNotSent(Exception):
+    """The mail backend did not accept a review notice."""
+
+
+def _deliver_notice(notice_id: int) -> bool:
     """Send one notice at most once: the row is claimed before the mail goes out; a failure
-    releases the claim so a later retry (`send_pending_notices`) can deliver it."""
+    releases the claim (keeping the error) so a later retry can deliver it, and is raised.
+    Returns False when the notice was already sent, or is being sent by someone else."""
     claimed = ReviewNotice.objects.filter(pk=notice_id, sent_at__isnull=True).update(
         sent_at=timezone.now(), attempts=F("attempts") + 1
     )
     if not claimed:
-        return "already sent"
+        return False
     notice = ReviewNotice.objects.select_related("recipient").get(pk=notice_id)
     try:
         if notice.ics:
             message = EmailMessage(notice.subject, notice.body, None, [notice.recipient.email])
             method = "CANCEL" if "METHOD:CANCEL" in notice.ics else "REQUEST"
             message.attach("invite.ics", notice.ics, f"text/calendar; method={method}")
-            message.send()
+            accepted = message.send()
         else:
-            send_mail(notice.subject, notice.body, None, [notice.recipient.email])
+            accepted = send_mail(notice.subject, notice.body, None, [notice.recipient.email])
+        # A backend configured to fail silently answers 0: not sent, so it stays for a retry.
+        if accepted != 1:
+            raise NoticeNotSent(
+                f"The mail backend did not accept the message to {notice.recipient.email}."
+            )
     except Exception as error:
-        ReviewNotice.objects.filter(pk=notice_id).update(sent_at=None, last_error=str(error)[:500])
+        ReviewNotice.objects.filter(pk=notice_id).update(
+            sent_at=None, last_error=str(error)[:500] or type(error).__name__
+        )
         logger.warning("Review notice %s not sent: %s", notice_id, error)
         raise
-    return "sent"
+    if notice.last_error:
+        ReviewNotice.objects.filter(pk=notice_id).update(last_error="")
+    return True
+
+
+@task()
+def send_review_notice(notice_id: int) -> str:
+    """Send one notice at most once (see `_deliver_notice`)."""
+    return "sent" if _deliver_notice(notice_id) else "already sent"
+
+
+@task()
+def send_review_notice_batch(notice_ids: list[int]) -> str:
+    """The notices of one change, in order. Once the mail server proves unreachable the rest
+    are not tried: they are marked with the reason and `send_review_notices` sends them.
+
+    A failure is not raised: it is logged (a warning, without a traceback — the mail server
+    being down is not a bug) and kept on the notice, and the retry is the command's job."""
+    sent = failed = 0
+    for index, notice_id in enumerate(notice_ids):
+        try:
+            sent += _deliver_notice(notice_id)
+        except Exception as error:
+            failed += 1
+            if mail_server_unreachable(error):
+                ReviewNotice.objects.filter(
+                    pk__in=notice_ids[index + 1 :], sent_at__isnull=True
+                ).update(last_error=f"Not tried: the mail server was unreachable ({error})"[:500])
+                break
+    unsent = len(notice_ids) - sent
+    return f"{sent} sent" + (f", {unsent} left for send_review_notices" if failed else "")
+
+
+@dataclasses.dataclass
+class NoticeRun:
+    sent: int = 0
+    failures: list[str] = dataclasses.field(default_factory=list)
+    not_tried: int = 0  # left for the next run because the mail server is unreachable
+
+
+def deliver_pending_notices(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> NoticeRun:
+    """What `manage.py send_review_notices` does: send every notice still unsent whose first
+    try failed (or was put off because the mail server was down), and any other older than
+    `older_than` (its task was lost). Each goes out at most once, even with a run or a task
+    at the same time. Stops early, leaving the rest unsent, when the mail server cannot be
+    reached."""
+    result = NoticeRun()
+    pending = list(
+        ReviewNotice.objects.filter(sent_at__isnull=True)
+        .filter(~Q(last_error="") | Q(created_at__lt=timezone.now() - older_than))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    for index, notice_id in enumerate(pending):
+        try:
+            result.sent += _deliver_notice(notice_id)
+        except Exception as error:  # one bad address must not stop the others
+            result.failures.append(f"notice {notice_id}: {error}")
+            if mail_server_unreachable(error):
+                result.not_tried = len(pending) - index - 1
+                break
+    return result
 
 
 def send_pending_notices(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> int:
-    """Retry notices that never went out (mail server down, queue lost). Safe to run often."""
-    pending = ReviewNotice.objects.filter(
-        sent_at__isnull=True, created_at__lt=timezone.now() - older_than
-    ).values_list("pk", flat=True)
-    count = 0
-    for pk in pending:
-        send_review_notice.enqueue(pk)
-        count += 1
-    return count
+    """Retry notices that never went out (mail server down, queue lost); returns how many were
+    sent now. Safe to run often."""
+    return deliver_pending_notices(older_than=older_than).sent
 
 
 # --- Comments ------------------------------------------------------------------------------
@@ -899,7 +979,7 @@ def add_person(*, incident: Incident, by, role: str, user) -> None:
     record_history(incident, by=by, reason=f"Added {role} {name}")
     if role == "reviewer" and incident.status == Incident.Status.IN_REVIEW and _recipients([user]):
         link = relation.through.objects.get(incident_id=incident.pk, user_id=user.pk)
-        _queue_notice(
+        notice = _queue_notice(
             kind=ReviewNotice.Kind.REVIEW_REQUESTED,
             key=f"reviewer_added:{link.pk}:{user.pk}",
             incident=incident,
@@ -909,6 +989,7 @@ def add_person(*, incident: Incident, by, role: str, user) -> None:
             context={"by": by, "note": "", "move": "submit",
                      "url": absolute(reverse("review_page", args=[incident.slug]))},
         )  # fmt: skip
+        _send_after_commit([notice])
 
 
 def remove_person(*, incident: Incident, by, role: str, user, next_url: str = ""):
@@ -1015,11 +1096,13 @@ def meeting_ics(meeting: ReviewMeeting, *, method: str = "REQUEST") -> bytes:
     return calendar.to_ical()
 
 
-def _meeting_notices(meeting: ReviewMeeting, *, by, people, method: str, what: str) -> None:
+def _meeting_notices(meeting: ReviewMeeting, *, by, people, method: str, what: str) -> list:
+    """The invitations (or cancellations) to `people`; returns the new notices to send."""
     ics = meeting_ics(meeting, method=method).decode()
     incident = meeting.incident
+    notices = []
     for person in _recipients(people):
-        _queue_notice(
+        notices.append(_queue_notice(
             kind=ReviewNotice.Kind.MEETING,
             key=f"meeting:{meeting.uid}:{meeting.sequence}:{method}:{person.pk}",
             incident=incident,
@@ -1029,7 +1112,8 @@ def _meeting_notices(meeting: ReviewMeeting, *, by, people, method: str, what: s
             context={"by": by, "meeting": meeting, "what": what, "method": method,
                      "url": absolute(reverse("review_page", args=[incident.slug]))},
             ics=ics,
-        )  # fmt: skip
+        ))  # fmt: skip
+    return notices
 
 
 def _meeting_state(meeting: ReviewMeeting) -> tuple:
@@ -1089,12 +1173,13 @@ def schedule_meeting(
                    history_type="+" if creating else "~")  # fmt: skip
     people = [*attendees, facilitator]
     what = "Review meeting scheduled" if creating else "Review meeting changed"
-    _meeting_notices(meeting, by=by, people=people, method="REQUEST", what=what)
+    notices = _meeting_notices(meeting, by=by, people=people, method="REQUEST", what=what)
     dropped = [u for u in User.objects.filter(pk__in=before_people - after_people)]
     if dropped:
-        _meeting_notices(
+        notices += _meeting_notices(
             meeting, by=by, people=dropped, method="CANCEL", what="You are no longer invited"
         )
+    _send_after_commit(notices)
     return meeting
 
 
@@ -1109,8 +1194,10 @@ def cancel_meeting(*, incident: Incident, by, next_url: str = ""):
     meeting._history_user, meeting._change_reason = by, "Cancelled"
     meeting.save(update_fields=["sequence", "updated_at"])
     people = [*meeting.attendees.all(), meeting.facilitator]
-    _meeting_notices(
-        meeting, by=by, people=people, method="CANCEL", what="Review meeting cancelled"
+    _send_after_commit(
+        _meeting_notices(
+            meeting, by=by, people=people, method="CANCEL", what="Review meeting cancelled"
+        )
     )
     return undo.soft_delete(meeting, by=by, label="Review meeting", next_url=next_url)
 
@@ -1120,7 +1207,11 @@ def meeting_restored(*, meeting: ReviewMeeting, by) -> None:
     ReviewMeeting.objects.filter(pk=meeting.pk).update(sequence=F("sequence") + 1)
     meeting.refresh_from_db()
     people = [*meeting.attendees.all(), meeting.facilitator]
-    _meeting_notices(meeting, by=by, people=people, method="REQUEST", what="Review meeting back on")
+    _send_after_commit(
+        _meeting_notices(
+            meeting, by=by, people=people, method="REQUEST", what="Review meeting back on"
+        )
+    )
 
 
 def meeting_candidates(incident: Incident):

@@ -14,13 +14,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
 from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
@@ -54,6 +55,8 @@ from .write_forms import (
     ReflectForm,
     TimelineEntryForm,
 )
+
+logger = logging.getLogger(__name__)
 
 VERSION_HEADER = "X-Debrief-Version"  # the write-up's version after a save (write.js)
 SAVED_HEADER = "X-Debrief-Saved"  # the request saved what its form held
@@ -1148,10 +1151,46 @@ STEP_HANDLERS = {
 # --------------------------------------------------------------------------------------------
 
 
+# The database refusing a write for a while — read-only, disk full, locked too long, gone —
+# as opposed to a bug in a query, which still raises (a 500 to fix). PostgreSQL SQLSTATEs:
+# read-only transaction, disk full, out of memory, too many connections, shutting down, and
+# every connection exception (class 08). SQLite primary result codes: BUSY, LOCKED, READONLY,
+# IOERR, FULL, CANTOPEN. The words are for errors that carry no code.
+WRITE_REFUSED_SQLSTATES = {"25006", "53100", "53200", "53300", "57P01", "57P02", "57P03"}
+WRITE_REFUSED_SQLITE_CODES = {5, 6, 8, 10, 13, 14}
+WRITE_REFUSED_WORDS = (
+    "readonly", "read-only", "read only", "disk is full", "disk full", "no space",
+    "could not extend file", "database is locked", "connection", "server closed",
+    "terminating", "unable to open database",
+)  # fmt: skip
+NOT_SAVED = (
+    "Not saved: the database is not accepting changes. Your text is still here; we'll retry."
+)
+NOT_SAVED_HEADER = "X-Debrief-Not-Saved"  # write.js shows the message and tries again
+AUTOSAVE_RETRY_SECONDS = 5
+
+
+def _write_refused(error: Exception) -> bool:
+    """Whether a database error means "not now" (retry later) rather than a bug."""
+    if isinstance(error, InterfaceError):
+        return True
+    cause = error.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate:
+        return sqlstate in WRITE_REFUSED_SQLSTATES or sqlstate.startswith("08")
+    code = getattr(cause, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in WRITE_REFUSED_SQLITE_CODES
+    text = str(error).lower()
+    return any(word in text for word in WRITE_REFUSED_WORDS)
+
+
 @require_POST
 def autosave(request, slug):
     """Save one text field as the author types. 200 with "Saved 10:42" and the new version in
-    a header; 409 with their text when the write-up changed since this page's version."""
+    a header; 409 with their text when the write-up changed since this page's version; 503
+    with a short "not saved" when the database refuses writes (read-only, full): nothing is
+    written, the text stays in the author's box and the page tries again."""
     incident = get_editable_incident(request, slug)
     name = request.POST.get("autosave", "")
     if not _is_autosave_field(name):
@@ -1177,6 +1216,18 @@ def autosave(request, slug):
         )
     except (ValidationError, ValueError):
         return HttpResponse("That text could not be saved.", status=400)
+    except (DatabaseError, InterfaceError) as error:
+        if not _write_refused(error):
+            raise
+        # A warning, not a traceback: the database saying no is an outage, not a bug.
+        logger.warning("Autosave of %s on %s not saved: %s", name, slug, error)
+        response = HttpResponse(
+            render_to_string("incidents/write/_status.html", {"not_saved": NOT_SAVED}, request),
+            status=503,
+        )
+        response["Retry-After"] = str(AUTOSAVE_RETRY_SECONDS)
+        response[NOT_SAVED_HEADER] = "1"
+        return response
     response = HttpResponse(
         render_to_string("incidents/write/_status.html", {"saved_at": timezone.now()}, request)
     )

@@ -12,11 +12,14 @@
   var VERSION = "X-Debrief-Version";
   var SAVED = "X-Debrief-Saved";
   var FOCUS = "X-Debrief-Focus";
+  var NOT_SAVED = "X-Debrief-Not-Saved"; // the server's own "not saved" message (503)
   var RETRY_MS = 5000;
+  var MAX_RETRY_MS = 60000;
 
   var dirty = new Set(); // "form-id:field-name" of changes not saved yet
   var leaving = false; // a plain form post or a redirect after saving is under way
   var failedFields = new Set(); // autosave fields whose last save failed
+  var retryTimers = {}; // autosave field name → the pending retry, at most one each
 
   function keyOf(element) {
     var form = element.form;
@@ -132,6 +135,8 @@
     }
     if (name) {
       failedFields.delete(name);
+      window.clearTimeout(retryTimers[name]); // saved: no retry left to make
+      delete retryTimers[name];
       showWarning();
       if (field && field.value === field.dataset.sent) {
         dirty.delete(keyOf(field));
@@ -140,6 +145,28 @@
     }
     forgetForm(elt.tagName === "FORM" ? elt : elt.closest("form"));
   });
+
+  // The server's own "not saved" (the database refuses writes: read-only, disk full) goes
+  // into the field's status like "Saved" does; only the status is swapped, never the text.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    // detail.elt is the swap target here; the element that sent the request is in the config.
+    var sender = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (
+      xhr.status === 503 &&
+      xhr.getResponseHeader(NOT_SAVED) &&
+      sender &&
+      sender.dataset &&
+      sender.dataset.autosave
+    ) {
+      event.detail.shouldSwap = true; // still an error: saveFailed below schedules the retry
+    }
+  });
+
+  function retryDelay(xhr) {
+    var seconds = xhr ? parseInt(xhr.getResponseHeader("Retry-After"), 10) : NaN;
+    return isNaN(seconds) ? RETRY_MS : Math.min(Math.max(seconds * 1000, RETRY_MS), MAX_RETRY_MS);
+  }
 
   // The server could not be reached, or answered with an error: keep the text, say so, retry.
   function saveFailed(event) {
@@ -150,9 +177,10 @@
     }
     var reason = xhr && xhr.status ? "the server answered " + xhr.status : "no connection";
     if (elt.dataset && elt.dataset.autosave) {
-      failedFields.add(elt.dataset.autosave);
+      var name = elt.dataset.autosave;
+      failedFields.add(name);
       var status = statusOf(elt);
-      if (status) {
+      if (status && !(xhr && xhr.getResponseHeader(NOT_SAVED))) {
         status.innerHTML = "";
         var note = document.createElement("span");
         note.className = "not-saved";
@@ -161,11 +189,13 @@
         status.appendChild(note);
       }
       showWarning();
-      window.setTimeout(function () {
+      window.clearTimeout(retryTimers[name]);
+      retryTimers[name] = window.setTimeout(function () {
+        delete retryTimers[name];
         if (document.body.contains(elt)) {
           htmx.trigger(elt, "autosave-retry");
         }
-      }, RETRY_MS);
+      }, retryDelay(xhr));
       return;
     }
     leaving = false;

@@ -27,7 +27,13 @@ class Command(BaseCommand):
             f"overdue by more than {settings.DEBRIEF_ESCALATION_DAYS} days."
         )
         if result.failures:
+            not_tried = ""
+            if result.not_tried:
+                not_tried = (
+                    f"; the mail server could not be reached, so {result.not_tried} more were "
+                    "not tried"
+                )
             raise CommandError(
-                f"{len(result.failures)} digest(s) could not be sent; they go out on the next "
-                "run this week:\n  " + "\n  ".join(result.failures)
+                f"{len(result.failures)} digest(s) could not be sent{not_tried}. They go out on "
+                "the next run this week:\n  " + "\n  ".join(result.failures)
             )

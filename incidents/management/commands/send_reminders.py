@@ -44,7 +44,14 @@ class Command(BaseCommand):
             summary += f"; dropped {result.dropped} that no longer applied"
         self.stdout.write(summary + ".")
         if result.failures:
+            not_tried = ""
+            if result.not_tried:
+                not_tried = (
+                    f"; the mail server could not be reached, so {result.not_tried} more were "
+                    "not tried"
+                )
             raise CommandError(
-                f"{len(result.failures)} e-mail(s) could not be sent; their reminders stay "
-                "recorded as unsent and go out on the next run:\n  " + "\n  ".join(result.failures)
+                f"{len(result.failures)} e-mail(s) could not be sent{not_tried}. Their "
+                "reminders stay recorded as unsent and go out on the next run:\n  "
+                + "\n  ".join(result.failures)
             )
