@@ -49,12 +49,14 @@ class DatabaseUnavailableMiddleware:
 
 
 def _database_down(exception) -> bool:
-    """Connection-level failures only; a constraint error is a bug to see, not an outage."""
-    from django.db import OperationalError
+    """Connection-level failures only; a constraint error is a bug to see, not an outage.
+    PostgreSQL reports a read-only server (a replica after fail-over, a full disk) as an
+    InternalError, SQLite as an OperationalError."""
+    from django.db import InternalError, OperationalError
 
     if isinstance(exception, InterfaceError):
         return True
-    if not isinstance(exception, OperationalError):
+    if not isinstance(exception, (OperationalError, InternalError)):
         return False
     text = str(exception).lower()
     return any(

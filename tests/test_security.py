@@ -66,3 +66,19 @@ def test_programming_errors_are_not_disguised_as_outages(client_logged_in, monke
     client_logged_in.raise_request_exception = False
     response = client_logged_in.get("/incidents/anything/")
     assert response.status_code == 500
+
+
+def test_a_read_only_postgresql_gives_the_503_page_not_a_500(client_logged_in, monkeypatch):
+    """PostgreSQL raises InternalError for writes to a read-only server (a replica after a
+    fail-over, a full disk); that is an outage to wait out, not a bug."""
+    from django.db import InternalError
+
+    from incidents import views
+
+    def read_only(*args, **kwargs):
+        raise InternalError("cannot execute UPDATE in a read-only transaction")
+
+    monkeypatch.setattr(views, "get_visible_incident", read_only)
+    response = client_logged_in.get("/incidents/anything/")
+    assert response.status_code == 503
+    assert b"briefly unavailable" in response.content
