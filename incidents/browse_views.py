@@ -4,13 +4,15 @@ the metrics page."""
 import datetime as dt
 
 from django import forms
+from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, prefetch_related_objects
+from django.db.models import Case, Exists, OuterRef, Q, Value, When, prefetch_related_objects
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from . import actions
 from . import metrics as trends
 from .models import ActionItem, ContributingFactor, FactorCategory, Incident, Service, Tag, Team
 from .search import MAX_QUERY_CHARS, RankedSearch, search_incidents
@@ -124,20 +126,47 @@ def home(request):
     # One pair of queries for the services and teams of every row on the page.
     rows = [*my_drafts, *reviews_waiting, *recent, *on_this_day, *([reread] if reread else [])]
     prefetch_related_objects(rows, "services", "teams")
+    my_teams = list(
+        Team.objects.filter(Q(members=user) | Q(lead=user)).distinct().only("slug", "name")
+    )
     context = {
         "my_drafts": my_drafts,
         "reviews_waiting": reviews_waiting,
-        # A team's action items may belong to a write-up this person may not read.
-        "team_actions": ActionItem.objects.open()
-        .filter(team__members=user, incident__in=visible.values("pk"))
-        .select_related("incident", "team", "owner")
-        .order_by(models_nulls_last("due"), "id")[:15],
+        "my_teams": my_teams,
+        "my_actions": _my_open_items(user, my_teams, today),
+        "escalation_days": settings.DEBRIEF_ESCALATION_DAYS,
         "recent": recent,
         "on_this_day": on_this_day,
         "reread": reread,
         "today": today,
     }
     return render(request, "incidents/home.html", context)
+
+
+HOME_ITEMS = 10
+
+
+def _my_open_items(user, my_teams, today) -> dict:
+    """Open action items I own (on any team), then my teams' other ones; soonest due first
+    within each, overdue and escalated ones marked. One query, one row more than shown rather
+    than a count. `readable_q` leaves out items of write-ups I may not read — checked row by
+    row, which is cheap here because owner and team narrow the rows first."""
+    mine = Q(owner_id=user.pk)
+    cutoff = actions.escalation_cutoff(today)
+    rows = list(
+        ActionItem.objects.open()
+        .filter(mine | Q(team_id__in=[team.pk for team in my_teams]))
+        .filter(actions.readable_q(user))
+        .select_related("incident", "team", "owner")
+        .only(*actions.ROW_FIELDS)
+        .annotate(mine_first=Case(When(mine, then=Value(0)), default=Value(1)))
+        .order_by("mine_first", models_nulls_last("due"), "id")[: HOME_ITEMS + 1]
+    )
+    for row in rows:
+        row.is_mine = row.owner_id == user.pk
+        row.days_late = row.days_overdue(today)
+        row.escalated = bool(row.days_late) and row.due < cutoff
+    return {"rows": rows[:HOME_ITEMS], "more": len(rows) > HOME_ITEMS}
 
 
 @require_GET

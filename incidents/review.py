@@ -194,9 +194,10 @@ def record_history(
                 setattr(last, field.attname, getattr(fresh, field.attname))
             last.history_date = timezone.now()
             last.save()
-            for field in records.get_m2m_fields_from_model(model):
-                TrackedHistory.m2m_models[field].objects.filter(history=last).delete()
-            records.create_historical_record_m2ms(last, fresh)
+            # The many-to-many snapshot stays: an autosave changes one text field, and a
+            # change to services, teams or people is recorded as its own entry (so it would
+            # be the latest record and we would not be here). Rewriting the seven snapshots
+            # took 14 of an autosave's 26 queries.
             return last
     records.create_historical_record(fresh, history_type)
     return model.history.filter(id=fresh.pk).order_by("-history_id").first()

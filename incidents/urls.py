@@ -20,5 +20,7 @@ urlpatterns = [
     *urls_exchange.urlpatterns,
     path("incidents/<slug:slug>/", views.incident_detail, name="incident_detail"),
     path("teams/<slug:slug>/", views.team_detail, name="team_detail"),
+    path("services/<slug:slug>/", views.service_detail, name="service_detail"),
+    path("tags/<slug:slug>/", views.tag_detail, name="tag_detail"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -16,6 +16,8 @@ from tests.factories import (
     make_entry,
     make_factor,
     make_incident,
+    make_service,
+    make_tag,
     make_team,
     make_user,
 )
@@ -52,6 +54,10 @@ def build_url(route: str, world) -> str:
         if name == "slug":
             if route.startswith("teams/"):
                 return world["team"].slug
+            if route.startswith("services/"):
+                return world["service"].slug
+            if route.startswith("tags/"):
+                return world["tag"].slug
             if route.startswith("lessons/"):
                 return "no-such-lesson"
             return world["incident"].slug
@@ -76,17 +82,21 @@ def world():
     team = make_team()
     author, reviewer, outsider = make_user(), make_user(), make_user(teams=[team])
     staff = make_user(is_staff=True)
+    service, tag = make_service(), make_tag()
     incident = make_incident(
         status=Incident.Status.DRAFT,
         visibility=Incident.Visibility.PEOPLE,
         authors=[author],
         reviewers=[reviewer],
         teams=[team],
+        services=[service],
+        tags=[tag],
     )
     entry = make_entry(incident)
     factor = make_factor(incident, evidence=[entry])
     item = make_action_item(incident, team=team)
-    return {"team": team, "author": author, "reviewer": reviewer, "outsider": outsider,
+    return {"team": team, "service": service, "tag": tag,
+            "author": author, "reviewer": reviewer, "outsider": outsider,
             "staff": staff, "incident": incident, "entry": entry, "factor": factor, "item": item}  # fmt: skip
 
 
