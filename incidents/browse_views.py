@@ -17,7 +17,13 @@ from . import metrics as trends
 from .models import ActionItem, ContributingFactor, FactorCategory, Incident, Service, Tag, Team
 from .search import MAX_QUERY_CHARS, RankedSearch, search_incidents
 from .similar import find_similar, recurrence_notes, split_param
-from .viewutils import PAGE_SIZE, models_nulls_last, query_string_without_page, wants_partial
+from .viewutils import (
+    PAGE_SIZE,
+    FromNearerEnd,
+    models_nulls_last,
+    query_string_without_page,
+    wants_partial,
+)
 
 
 class BrowseFilterForm(forms.Form):
@@ -178,7 +184,7 @@ def incident_list(request):
     incidents = filter_incidents(Incident.objects.visible_to(request.user).for_list(), data)
     results = search_incidents(incidents, data.get("q", ""))
     if not isinstance(results, RankedSearch):
-        results = results.order_by("-started_at", "-id")
+        results = FromNearerEnd(results.order_by("-started_at", "-id"))
     page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
     teams = list(Team.objects.only("name", "slug"))
     services = list(

@@ -278,12 +278,23 @@ class Incident(MarkdownFieldsMixin, models.Model):
 
     objects = IncidentQuerySet.as_manager()
 
+    # Set on some rows by search (`search_title`, `snippets`) and "on this day" (`years_ago`).
+    # Defaults keep the list template's lookups cheap: a failed attribute lookup makes Django's
+    # template engine call dir() on the instance, ≈0.15 ms each, 75 times on a list page.
+    search_title = None
+    snippets = ()
+    years_ago = None
+
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
             models.Index(fields=["status", "-started_at"], name="incident_status_started"),
             models.Index(fields=["severity", "-started_at"], name="incident_severity_started"),
-            models.Index(fields=["-started_at", "-id"], name="incident_started"),
+            # Status and visibility ride along so a deep page tests visibility from the index
+            # without reading each skipped row (page 200 of 10,000: 9.5 ms → 0.7 ms on SQLite).
+            models.Index(
+                fields=["-started_at", "-id", "status", "visibility"], name="incident_started"
+            ),
             models.Index(fields=["-created_at"], name="incident_created"),
             # visible_to() reads visibility and status for every row a non-staff person scans.
             models.Index(fields=["visibility", "status"], name="incident_visibility_status"),

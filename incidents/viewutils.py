@@ -46,3 +46,34 @@ def get_editable_incident(request, slug, queryset=None):
     if not incident.can_edit(request.user):
         raise PermissionDenied("Only the write-up's authors and reviewers may edit it.")
     return incident
+
+
+class FromNearerEnd:
+    """A queryset for `Paginator` that reads deep pages from the nearer end.
+
+    OFFSET makes the database walk every row before the page, so the last page of 10,000
+    incidents walked 9,975 rows. Past the middle we run the reversed ordering with the small
+    offset counted from the end and flip the rows back, so no page walks more than half."""
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+        self._count = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self.queryset.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            return self.queryset[key]
+        total = self.count()
+        start, stop = key.start or 0, min(key.stop if key.stop is not None else total, total)
+        if start <= total // 2 or start >= stop:
+            return self.queryset[start:stop]
+        rows = list(self.queryset.reverse()[total - stop : total - start])
+        rows.reverse()
+        return rows

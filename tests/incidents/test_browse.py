@@ -201,3 +201,21 @@ def test_outsider_count_matches_what_they_see(client):
     client.force_login(outsider)
     response = client.get("/incidents/")
     assert response.context["page"].paginator.count == 1
+
+
+def test_every_page_lists_the_same_rows_as_plain_offsets(client_logged_in):
+    """Pages past the middle are read from the end: the rows and their order must be exactly
+    those of plain OFFSET paging, last (partial) page included, ties on start time included."""
+    from incidents.viewutils import PAGE_SIZE
+
+    same_start = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
+    for n in range(PAGE_SIZE * 3 + 7):
+        started = same_start if n % 5 == 0 else same_start - dt.timedelta(hours=n)
+        make_incident(title=f"Paging {n:03d}", started_at=started)
+    expected = list(Incident.objects.order_by("-started_at", "-id").values_list("title", flat=True))
+    seen = []
+    for number in range(1, 5):
+        response = client_logged_in.get(f"/incidents/?page={number}")
+        seen += [incident.title for incident in response.context["page"].object_list]
+    assert seen == expected
+    assert len(response.context["page"].object_list) == 7
