@@ -14,7 +14,7 @@ for candidate in python$(WANTED) python3.13 python3.12 python3 python; do \
 done; exit 1
 endef
 
-.PHONY: run test lint format bench clean
+.PHONY: run serve test lint format bench clean
 
 $(PY):
 	@python=$$($(find_python)) || { echo "Debrief needs Python 3.12 or newer (3.13 preferred): none found on the PATH." >&2; exit 1; }; \
@@ -35,6 +35,14 @@ run: $(VENV)/.installed-run
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py demo_login
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+# Production mode: gunicorn with DEBUG off. Needs DJANGO_SECRET_KEY (and DJANGO_ALLOWED_HOSTS,
+# DATABASE_URL for a real deployment); see "Deploying" in the README.
+serve: $(VENV)/.installed-run
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py collectstatic --no-input -v 0
+	exec $(VENV)/bin/gunicorn --config config/gunicorn.py config.wsgi
 
 test: export DJANGO_DEBUG ?= 1
 test: $(VENV)/.installed-test

@@ -3,17 +3,25 @@ generator mixing page reads with autosaves.
 
     python bench/load.py                      # SQLite, 50 clients for 60 s
     DATABASE_URL=postgres://… python bench/load.py --clients 50 --seconds 60
+    DATABASE_URL=postgres://… python bench/load.py --instances 2   # two app servers, one database
 
 Uses the 100-incident data set of bench/pages.py (built on first use). Every request goes to
 127.0.0.1 only; the run stops by itself after --seconds. Prints requests per second, p50/p99
 latency, autosaves accepted and refused as conflicts (409 — the version check working as
 designed), and errors: 5xx, connection failures, or "database is locked" — which must be 0.
+
+Lost edits: every accepted autosave names the version it was based on; two accepted saves from
+the same version of an incident would mean one overwrote the other unseen. After the run each
+incident's text must be that of its last accepted save, and its version must have risen by
+exactly the number of accepted saves. The resident memory of each gunicorn worker is read
+from /proc after the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import random
 import re
@@ -101,15 +109,13 @@ def find_autosave(session: Session, slug: str):
     return match.group(1).replace("&amp;", "&"), fields
 
 
-def client_loop(port, deadline, slugs, results, lock, seed):
+def client_loop(ports, deadline, slugs, results, lock, seed, contested, cookies):
     rng = random.Random(seed)
-    session = Session(port)
-    try:
-        session.login("demo", "demo")
-    except Exception as error:
-        with lock:
-            results["errors"].append(f"login: {error}")
-        return
+    # Clients are spread over the app servers. They share one signed-in session (stored in
+    # the database, so every server knows it): fifty password checks would otherwise take
+    # the first seconds of the run.
+    session = Session(ports[seed % len(ports)])
+    session.cookies = dict(cookies)
     while time.monotonic() < deadline:
         slug = rng.choice(slugs)
         started = time.perf_counter()
@@ -117,14 +123,22 @@ def client_loop(port, deadline, slugs, results, lock, seed):
         try:
             if rng.random() < 0.2:
                 kind = "autosave"
+                slug = rng.choice(contested)
                 target = find_autosave(session, slug)
                 if target is None:
                     kind = "read"
                     status, body = 200, b""
                 else:
                     url, fields = target
-                    fields["impact"] = f"Impact text edited under load {rng.random():.6f}"
+                    text = f"Impact text edited under load {seed}-{rng.random():.9f}"
+                    fields["impact"] = text
+                    fields["autosave"] = "impact"
                     status, body = session.request("POST", url, fields, {"HX-Request": "true"})
+                    if status == 200:
+                        with lock:
+                            results["accepted"].setdefault(slug, []).append(
+                                (int(fields.get("version", -1)), text)
+                            )
             else:
                 path = rng.choice(READS).format(detail=f"/incidents/{slug}/")
                 status, body = session.request("GET", path)
@@ -149,9 +163,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--instances", type=int, default=1, help="gunicorn servers (ports)")
     args = parser.parse_args()
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
         parser.error("keep the load bounded: 1-200 clients, 1-600 seconds")
+    if not 1 <= args.instances <= 4:
+        parser.error("1-4 instances")
 
     url = database_url_for(args.size)
     if url.startswith("postgres"):
@@ -176,25 +193,42 @@ def main() -> int:
         "print('\\n'.join(Incident.objects.order_by('-started_at').values_list('slug',flat=True)[:40]))")],
         env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
 
-    port = free_port()
-    server = subprocess.Popen(
-        [python, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "8", "--log-level", "warning", "--timeout", "60"],
-        env=env, cwd=ROOT, start_new_session=True,
-    )  # fmt: skip
+    # Autosaves go to the 8 most recent incidents so that clients really collide.
+    contested = slugs[:8]
+    before = incident_state(python, env, contested)
+    ports = [free_port() for _ in range(args.instances)]
+    command = [python, "-m", "gunicorn", "--config", "config/gunicorn.py", "config.wsgi",
+               "--log-level", "warning", "--timeout", "60"]  # fmt: skip
+    servers = [
+        subprocess.Popen(
+            command,
+            env={**env, "DEBRIEF_BIND": f"127.0.0.1:{port}", "DEBRIEF_ACCESS_LOG": ""},
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        for port in ports
+    ]
+    memory = {}
     try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        results = {"latencies": [], "errors": [], "read": 0, "autosave": 0, "conflicts": 0}
+        for port in ports:
+            for _ in range(100):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    time.sleep(0.1)
+        results = {"latencies": [], "errors": [], "read": 0, "autosave": 0, "conflicts": 0,
+                   "accepted": {}}  # fmt: skip
         lock = threading.Lock()
+        signed_in = Session(ports[0])
+        signed_in.login("demo", "demo")
         deadline = time.monotonic() + args.seconds
         started = time.monotonic()
         threads = [
-            threading.Thread(target=client_loop, args=(port, deadline, slugs, results, lock, n))
+            threading.Thread(
+                target=client_loop,
+                args=(ports, deadline, slugs, results, lock, n, contested, signed_in.cookies),
+            )
             for n in range(args.clients)
         ]
         for thread in threads:
@@ -202,15 +236,20 @@ def main() -> int:
         for thread in threads:
             thread.join(timeout=args.seconds + 60)
         elapsed = time.monotonic() - started
+        for server in servers:
+            memory.update(worker_memory(server.pid))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    lost = lost_edits(before, incident_state(python, env, contested), results["accepted"])
 
     latencies = sorted(results["latencies"])
     total = len(latencies)
     vendor = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(
-        f"\nLoad test — {vendor}, gunicorn 2 workers × 8 threads, {args.clients} clients, {args.seconds} s"
+        f"\nLoad test — {vendor}, {args.instances} × gunicorn (2 workers × 8 threads), "
+        f"{args.clients} clients, {args.seconds} s"
     )
     print(f"requests      {total} ({total / elapsed:.0f} per second)")
     if latencies:
@@ -221,10 +260,64 @@ def main() -> int:
     print(
         f"autosaves     {results['autosave']} ({results['conflicts']} refused as version conflicts, 409)"
     )
+    accepted = sum(len(saves) for saves in results["accepted"].values())
+    print(
+        f"lost edits    {len(lost)} (of {accepted} accepted autosaves on {len(contested)} incidents)"
+    )
+    for problem in lost[:10]:
+        print(f"  {problem}")
+    if memory:
+        largest = max(memory.values())
+        print(
+            f"worker RSS    {', '.join(f'{mb:.0f}' for mb in sorted(memory.values()))} MB "
+            f"(largest {largest:.0f} MB; limit 150 MB)"
+        )
     print(f"errors        {len(results['errors'])}")
     for error in sorted(set(results["errors"]))[:10]:
         print(f"  {error}")
-    return 1 if results["errors"] else 0
+    return 1 if results["errors"] or lost else 0
+
+
+def incident_state(python, env, slugs) -> dict:
+    """{slug: (version, impact)} read straight from the database."""
+    output = subprocess.run([python, "-c", (
+        "import django,os,json,sys;os.environ['DJANGO_SETTINGS_MODULE']='config.settings';"
+        "django.setup();from incidents.models import Incident;"
+        "slugs=json.loads(sys.argv[1]);"
+        "print(json.dumps({i.slug:[i.version,i.impact] for i in Incident.objects.filter(slug__in=slugs)}))"),
+        json.dumps(slugs)], env=env, cwd=ROOT, check=True, capture_output=True, text=True)  # fmt: skip
+    return {slug: tuple(state) for slug, state in json.loads(output.stdout).items()}
+
+
+def lost_edits(before: dict, after: dict, accepted: dict) -> list[str]:
+    problems = []
+    for slug, saves in accepted.items():
+        versions = [version for version, _ in saves]
+        if len(set(versions)) != len(versions):
+            problems.append(f"{slug}: two saves accepted from the same version")
+        rise = after[slug][0] - before[slug][0]
+        if rise != len(saves):
+            problems.append(f"{slug}: version rose by {rise}, {len(saves)} saves accepted")
+        last_text = max(saves)[1]
+        if after[slug][1] != last_text:
+            problems.append(f"{slug}: stored text is not the last accepted save")
+    return problems
+
+
+def worker_memory(master_pid: int) -> dict:
+    """Resident memory in MB of each worker of a gunicorn master (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(master_pid) and "VmRSS" in fields:
+            found[int(entry.name)] = int(fields["VmRSS"].split()[0]) / 1024
+    return found
 
 
 if __name__ == "__main__":
