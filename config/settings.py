@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "simple_history",
     "axes",
+    "django_tasks_db",
     "incidents",
     "lessons",
 ]
@@ -226,7 +227,23 @@ if not DEBUG:
     if env_flag("DJANGO_SECURE_PROXY_SSL_HEADER", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Background work (review notices, invites) goes through Django's tasks framework. In
+# production the queue is a table in the database, so any app server may enqueue and any
+# `manage.py db_worker` may run it; nothing waits in one process's memory. Development and
+# tests run tasks at once, after the transaction commits, without a worker.
+TASKS_BACKEND = os.environ.get(
+    "DEBRIEF_TASKS_BACKEND", "immediate" if DEBUG or TESTING else "database"
+)
+if TASKS_BACKEND not in {"immediate", "database"}:
+    raise ImproperlyConfigured("DEBRIEF_TASKS_BACKEND must be 'immediate' or 'database'.")
+TASKS = {
+    "default": {
+        "BACKEND": {
+            "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+            "database": "django_tasks_db.DatabaseBackend",
+        }[TASKS_BACKEND]
+    }
+}
 
 # Product rules.
 DEBRIEF_REMINDER_DAYS = 3
