@@ -158,6 +158,12 @@ class IncidentQuerySet(models.QuerySet):
             return self.none()
         if user.is_staff or user.is_superuser:
             return self
+        return self.filter(self.readable_q(user))
+
+    @staticmethod
+    def readable_q(user) -> Q:
+        """The condition of `visible_to` for a signed-in person who is not staff, usable inside
+        other filters and negated ("the ones this person may not read")."""
         named = Exists(
             Incident.authors.through.objects.filter(incident_id=OuterRef("pk"), user_id=user.pk)
         ) | Exists(
@@ -182,7 +188,7 @@ class IncidentQuerySet(models.QuerySet):
             & ~Q(visibility=Incident.Visibility.EVERYONE)
             & (chosen_person | (Q(visibility=Incident.Visibility.TEAMS) & chosen_team))
         )
-        return self.filter(public | named | shared)
+        return public | named | shared
 
     def for_list(self):
         return self.only(
