@@ -75,13 +75,6 @@ def worker(size: int, repeat: int) -> dict:
     if "zebrafish" not in rare.title:
         rare.title = f"{rare.title} zebrafish"
         rare.save()
-    large = (
-        Incident.objects.published()
-        .annotate(entries=Count("timeline_entries", distinct=True),
-                  actions=Count("action_items", distinct=True))
-        .order_by("-entries", "-actions", "pk")
-        .first()
-    )  # fmt: skip
     # An engineer, not staff: their pages test private-incident visibility on every query.
     # The one who wrote most write-ups, so home, drafts and reviews are as full as they get.
     user = (
@@ -91,6 +84,14 @@ def worker(size: int, repeat: int) -> dict:
         .order_by("-written", "username")
         .first()
     )
+    # The largest write-up this person may read (the "25 timeline entries, 6 items").
+    large = (
+        Incident.objects.visible_to(user).published()
+        .annotate(entries=Count("timeline_entries", distinct=True),
+                  actions=Count("action_items", distinct=True))
+        .order_by("-entries", "-actions", "pk")
+        .first()
+    )  # fmt: skip
     client = Client()
     client.force_login(user)
     from incidents.viewutils import PAGE_SIZE
