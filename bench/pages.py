@@ -71,10 +71,6 @@ def worker(size: int, repeat: int) -> dict:
             # Fresh statistics, as autovacuum would gather them soon after a bulk load.
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-    rare = Incident.objects.order_by("pk").first()
-    if "zebrafish" not in rare.title:
-        rare.title = f"{rare.title} zebrafish"
-        rare.save()
     # An engineer, not staff: their pages test private-incident visibility on every query.
     # The one who wrote most write-ups, so home, drafts and reviews are as full as they get.
     user = (
@@ -84,6 +80,10 @@ def worker(size: int, repeat: int) -> dict:
         .order_by("-written", "username")
         .first()
     )
+    rare = Incident.objects.visible_to(user).published().order_by("pk").first()
+    if "zebrafish" not in rare.title:
+        rare.title = f"{rare.title} zebrafish"
+        rare.save()
     # The largest write-up this person may read (the "25 timeline entries, 6 items").
     large = (
         Incident.objects.visible_to(user).published()
