@@ -165,6 +165,8 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Bare domains in meeting locations become https:// links (the Django 7 default).
+URLIZE_ASSUME_HTTPS = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

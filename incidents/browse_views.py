@@ -159,9 +159,13 @@ def _my_open_items(user, my_teams, today) -> dict:
     row, which is cheap here because owner and team narrow the rows first."""
     mine = Q(owner_id=user.pk)
     cutoff = actions.escalation_cutoff(today)
+    # The status test sits inside each branch so both databases answer the OR from the
+    # (owner, status, due) and (team, status, due) indexes instead of scanning every open item.
+    still_open = Q(status__in=ActionItem.OPEN_STATUSES)
     rows = list(
-        ActionItem.objects.open()
-        .filter(mine | Q(team_id__in=[team.pk for team in my_teams]))
+        ActionItem.objects.filter(
+            (mine & still_open) | (Q(team_id__in=[team.pk for team in my_teams]) & still_open)
+        )
         .filter(actions.readable_q(user))
         .select_related("incident", "team", "owner")
         .only(*actions.ROW_FIELDS)
