@@ -245,7 +245,9 @@ def board_context(
     if with_rows:
         items = actions.filtered_items(request.user, filters, today, hidden=hidden)
         page = Paginator(items.values_list("pk", flat=True), PER_PAGE).get_page(params.get("page"))
-        page.object_list = actions.rows_for_page(list(page.object_list), request.user, today)
+        page.object_list = actions.rows_for_page(
+            list(page.object_list), request.user, today, hidden=hidden
+        )
     query = urlencode(filters.params())
     context = {
         "filters": filters,
