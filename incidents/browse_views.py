@@ -205,6 +205,10 @@ def incident_list(request):
         "tags": tags,
         "statuses": Incident.Status.choices,
         "facet": _facet(data, teams, services, tags),
+        # What the filter selects show as chosen: what was asked, as BoundField.value() gives.
+        "selected_service": request.GET.get("service", ""),
+        "selected_team": request.GET.get("team", ""),
+        "selected_tag": request.GET.get("tag", ""),
     }
     template = "incidents/list.html" + ("#results" if wants_partial(request) else "")
     return render(request, template, context)
