@@ -1,6 +1,9 @@
 import datetime as dt
 
 from django import template
+from django.utils import timezone
+from django.utils.dates import MONTHS_3
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -26,3 +29,21 @@ def duration(value: dt.timedelta | None) -> str:
 def page_url(query_string: str, page_number: int) -> str:
     prefix = f"{query_string}&" if query_string else ""
     return f"?{prefix}page={page_number}"
+
+
+@register.simple_tag
+def day(value, style: str = "date") -> str:
+    """`<time datetime="…">2 Mar 2026</time>` for a date or datetime (in the current time
+    zone), as `|date:'c'` and `|date:"j M Y"` would write it; style "time" writes
+    `|date:"j M H:i"` (2 Mar 09:12). Rows show one per row and Django's date filter costs
+    ≈65 µs a call: this is one call at a few µs."""
+    if not value:
+        return ""
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    month = MONTHS_3[value.month].title()
+    if style == "time":
+        text = f"{value.day} {month} {value.hour:02d}:{value.minute:02d}"
+    else:
+        text = f"{value.day} {month} {value.year}"
+    return format_html('<time datetime="{}">{}</time>', value.isoformat(), text)
