@@ -82,7 +82,7 @@ def visible_items(user, *, hidden: list[int] | None = None):
     """
     if not user.is_authenticated:
         return ActionItem.objects.none()
-    if user.is_staff or user.is_superuser:
+    if user.is_superuser:
         return ActionItem.objects.all()
     if hidden is None:
         hidden = hidden_incident_ids(user)
@@ -110,7 +110,7 @@ def hidden_incident_ids(user) -> list[int]:
     condition, found in one pass over the few non-public incidents."""
     if not user.is_authenticated:
         return list(Incident.objects.values_list("pk", flat=True))
-    if user.is_staff or user.is_superuser:
+    if user.is_superuser:
         return []
     return list(
         Incident.objects.filter(non_public_incidents_q())
@@ -125,7 +125,7 @@ def hidden_incidents(user):
     Uncorrelated, so each database evaluates it once per query, not once per row."""
     if not user.is_authenticated:
         return Incident.objects.values("pk")
-    if user.is_staff or user.is_superuser:
+    if user.is_superuser:
         return Incident.objects.none().values("pk")
     return (
         Incident.objects.filter(non_public_incidents_q())
@@ -137,7 +137,7 @@ def hidden_incidents(user):
 def readable_q(user) -> Q:
     """The authoritative check, row by row: the item's incident is in `visible_to(user)`.
     Cheap for one page of rows, and what the rows actually shown always pass."""
-    if user.is_staff or user.is_superuser:
+    if user.is_superuser:
         return Q()
     return Q(Exists(Incident.objects.visible_to(user).filter(pk=OuterRef("incident_id"))))
 

@@ -1,6 +1,33 @@
 from django.contrib import admin
+from django.db.models import Q
+from django.http import Http404
 
 from . import models
+
+
+class PrivateIncidentsHidden:
+    """Staff who are not superusers see in the admin only what they may read in the app:
+    private write-ups (listed teams or named people) that do not list them, and their parts,
+    stay out of lists, search and change pages (which answer 404, as elsewhere)."""
+
+    incident_path = "incident"  # how this model reaches its incident; "" for Incident itself
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        readable = models.Incident.objects.visible_to(request.user)
+        if not self.incident_path:
+            return queryset.filter(pk__in=readable.values("pk"))
+        return queryset.filter(**{f"{self.incident_path}__in": readable.values("pk")})
+
+    def get_object(self, request, object_id, from_field=None):
+        # The admin's own answer for a missing object is a redirect with "doesn't exist";
+        # a 404, as everywhere else, says nothing more about a private write-up.
+        found = super().get_object(request, object_id, from_field)
+        if found is None:
+            raise Http404("No such object.")
+        return found
 
 
 @admin.register(models.Team)
@@ -53,7 +80,8 @@ class ActionItemInline(admin.StackedInline):
 
 
 @admin.register(models.Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
+    incident_path = ""
     list_display = ["title", "severity", "status", "started_at", "visibility"]
     list_filter = ["status", "severity", "visibility", "teams", "services", "tags"]
     search_fields = ["title", "slug", "summary"]
@@ -72,7 +100,7 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.TimelineEntry)
-class TimelineEntryAdmin(admin.ModelAdmin):
+class TimelineEntryAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["incident", "at", "kind"]
     list_filter = ["kind"]
     search_fields = ["text", "incident__title"]
@@ -81,7 +109,7 @@ class TimelineEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ContributingFactor)
-class ContributingFactorAdmin(admin.ModelAdmin):
+class ContributingFactorAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["incident", "category", "accepted_risk"]
     list_filter = ["category", "accepted_risk"]
     search_fields = ["description", "incident__title"]
@@ -90,7 +118,7 @@ class ContributingFactorAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ActionItem)
-class ActionItemAdmin(admin.ModelAdmin):
+class ActionItemAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["title", "incident", "team", "owner", "due", "priority", "status"]
     list_filter = ["status", "priority", "kind", "team"]
     search_fields = ["title", "description", "incident__title", "owner__username"]
@@ -109,7 +137,7 @@ class GuidedQuestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Answer)
-class AnswerAdmin(admin.ModelAdmin):
+class AnswerAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["incident", "question"]
     list_select_related = ["incident", "question"]
     search_fields = ["text", "incident__title"]
@@ -117,14 +145,15 @@ class AnswerAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.BlameDismissal)
-class BlameDismissalAdmin(admin.ModelAdmin):
+class BlameDismissalAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["incident", "field", "rule", "phrase", "dismissed_by"]
     list_filter = ["rule"]
     raw_id_fields = ["incident"]
 
 
 @admin.register(models.Reminder)
-class ReminderAdmin(admin.ModelAdmin):
+class ReminderAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
+    incident_path = "action_item__incident"
     list_display = ["action_item", "kind", "due", "recipient", "sent_at"]
     list_filter = ["kind"]
     list_select_related = ["action_item", "recipient"]
@@ -133,7 +162,7 @@ class ReminderAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ReviewComment)
-class ReviewCommentAdmin(admin.ModelAdmin):
+class ReviewCommentAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["incident", "author", "anchor", "created_at"]
     list_filter = ["anchor"]
     list_select_related = ["incident", "author"]
@@ -142,19 +171,27 @@ class ReviewCommentAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ReviewMeeting)
-class ReviewMeetingAdmin(admin.ModelAdmin):
+class ReviewMeetingAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["incident", "starts_at", "facilitator", "sequence"]
     list_select_related = ["incident", "facilitator"]
     raw_id_fields = ["incident"]
 
 
 @admin.register(models.ReviewNotice)
-class ReviewNoticeAdmin(admin.ModelAdmin):
+class ReviewNoticeAdmin(PrivateIncidentsHidden, admin.ModelAdmin):
     list_display = ["__str__", "sent_at"]
 
 
 @admin.register(models.TrashEntry)
 class TrashEntryAdmin(admin.ModelAdmin):
+    def get_queryset(self, request):
+        # The Trash page's rule: deletes from a private write-up only for its restorers.
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        mine = models.TrashEntry.restorers.through.objects.filter(user_id=request.user.pk)
+        return queryset.filter(Q(private=False) | Q(pk__in=mine.values("trashentry_id")))
+
     list_display = ["__str__"]
 
 

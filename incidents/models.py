@@ -183,20 +183,22 @@ class IncidentQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         """What a person may open: published incidents whose visibility admits them, and the
-        ones they write or review. Staff see everything.
+        ones they write or review. Staff also open every write-up visible to everyone, drafts
+        included; a private one (listed teams or named people) only when it lists them, like
+        anyone else. Only superusers see everything.
 
         EXISTS subqueries rather than joins, so no DISTINCT is needed and pagination stays cheap.
         """
         if not user.is_authenticated:
             return self.none()
-        if user.is_staff or user.is_superuser:
+        if user.is_superuser:
             return self
         return self.filter(self.readable_q(user))
 
     @staticmethod
     def readable_q(user) -> Q:
-        """The condition of `visible_to` for a signed-in person who is not staff, usable inside
-        other filters and negated ("the ones this person may not read")."""
+        """The condition of `visible_to` for a signed-in person who is not a superuser, usable
+        inside other filters and negated ("the ones this person may not read")."""
         named = Exists(
             Incident.authors.through.objects.filter(incident_id=OuterRef("pk"), user_id=user.pk)
         ) | Exists(
@@ -216,6 +218,8 @@ class IncidentQuerySet(models.QuerySet):
         # published-to-everyone row never runs the EXISTS lookups (5 ms → 2 ms for a count over
         # 10,000 incidents on SQLite).
         public = Q(status=Incident.Status.PUBLISHED, visibility=Incident.Visibility.EVERYONE)
+        if user.is_staff:
+            public = Q(visibility=Incident.Visibility.EVERYONE)
         shared = (
             Q(status=Incident.Status.PUBLISHED)
             & ~Q(visibility=Incident.Visibility.EVERYONE)
@@ -470,16 +474,21 @@ class Incident(MarkdownFieldsMixin, models.Model):
         return user.is_authenticated and any(r.pk == user.pk for r in self.people["reviewers"])
 
     def can_edit(self, user) -> bool:
-        return user.is_authenticated and (
-            user.is_staff or self.is_author(user) or self.is_reviewer(user)
-        )
+        """Authors, reviewers and superusers; staff too, unless the write-up is private."""
+        if not user.is_authenticated:
+            return False
+        if user.is_superuser or self.is_author(user) or self.is_reviewer(user):
+            return True
+        return user.is_staff and self.visibility == self.Visibility.EVERYONE
 
     def can_view(self, user) -> bool:
         """Same rule as `IncidentQuerySet.visible_to`, answered from prefetched authors and
         reviewers where possible so the detail page needs no extra query."""
         if not user.is_authenticated:
             return False
-        if user.is_staff or user.is_superuser or self.is_author(user) or self.is_reviewer(user):
+        if user.is_superuser or self.is_author(user) or self.is_reviewer(user):
+            return True
+        if user.is_staff and self.visibility == self.Visibility.EVERYONE:
             return True
         if not self.is_published:
             return False

@@ -1220,7 +1220,9 @@ def meeting_candidates(incident: Incident):
     teams who may read it (the rule of `Incident.objects.visible_to`, in one query)."""
     involved = {u.pk for u in [*incident.people["authors"], *incident.people["reviewers"]]}
     in_teams = Q(pk__in=User.objects.filter(teams__incidents=incident).values("pk"))
-    readers = Q(is_staff=True) | Q(is_superuser=True)
+    readers = Q(is_superuser=True)
+    if incident.visibility == Incident.Visibility.EVERYONE:
+        readers |= Q(is_staff=True)  # staff read every write-up that is not private
     if incident.is_published:
         if incident.visibility == Incident.Visibility.EVERYONE:
             readers = Q()

@@ -333,13 +333,18 @@ class TrashEntry(models.Model):
     incident_pk = models.BigIntegerField(null=True, blank=True)
     incident_title = models.CharField(max_length=200, blank=True)
     incident_slug = models.CharField(max_length=100, blank=True)
+    private = models.BooleanField(
+        default=False,
+        help_text="From a private write-up (listed teams or named people): only its restorers "
+        "and superusers see it, not all staff.",
+    )
     payload = models.JSONField(encoder=DjangoJSONEncoder)
     restorers = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="+",
-        help_text="Who may restore it besides staff: the authors of its write-up when it was "
-        "deleted, and the person who deleted it.",
+        help_text="Who may restore it besides staff (superusers only, when private): the "
+        "authors of its write-up when it was deleted, and the person who deleted it.",
     )
     next_url = models.CharField(max_length=500, blank=True)
     deleted_by = models.ForeignKey(

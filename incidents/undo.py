@@ -66,7 +66,7 @@ from django.apps import apps
 from django.contrib import messages
 from django.core import serializers
 from django.db import IntegrityError, router, transaction
-from django.db.models import ProtectedError, QuerySet, RestrictedError
+from django.db.models import ProtectedError, Q, QuerySet, RestrictedError
 from django.db.models.deletion import Collector
 from django.middleware.csrf import get_token
 from django.urls import reverse
@@ -118,7 +118,7 @@ def _incident_of(obj):
     incident_id = getattr(obj, "incident_id", None)
     if incident_id is None:
         return None
-    return Incident.objects.filter(pk=incident_id).only("pk", "slug", "title").first()
+    return Incident.objects.filter(pk=incident_id).only("pk", "slug", "title", "visibility").first()
 
 
 def _m2m_owner(row):
@@ -209,6 +209,7 @@ def soft_delete(obj, *, by, label: str | None = None, next_url: str = "") -> Tra
         incident_pk=incident.pk if incident else None,
         incident_title=incident.title if incident else "",
         incident_slug=incident.slug if incident else "",
+        private=bool(incident) and incident.visibility != Incident.Visibility.EVERYONE,
         payload={
             "objects": _jsonable(
                 serializers.serialize("python", rows, fields=_concrete_field_names(rows))
@@ -255,17 +256,23 @@ def _jsonable(value):
 def may_restore(user, entry: TrashEntry) -> bool:
     if not (user and user.is_authenticated and user.is_active):
         return False
-    if user.is_staff or user.is_superuser or entry.restorers.filter(pk=user.pk).exists():
+    if user.is_superuser or entry.restorers.filter(pk=user.pk).exists():
         return True
-    return user.has_perm("incidents.restore_any_trash")
+    # Staff restore anyone's deletes, except from a private write-up that does not list them.
+    return not entry.private and (user.is_staff or user.has_perm("incidents.restore_any_trash"))
 
 
 def restorable_by(user):
     """The trash entries this person may restore now, newest first (the Trash page)."""
     entries = TrashEntry.objects.restorable().select_related("deleted_by")
-    if user.is_staff or user.is_superuser or user.has_perm("incidents.restore_any_trash"):
+    if user.is_superuser:
         return entries
-    return entries.filter(restorers=user)
+    mine = Q(
+        pk__in=TrashEntry.restorers.through.objects.filter(user_id=user.pk).values("trashentry_id")
+    )
+    if user.is_staff or user.has_perm("incidents.restore_any_trash"):
+        return entries.filter(Q(private=False) | mine)
+    return entries.filter(mine)
 
 
 def _missing_targets(objects, restoring: set) -> dict:

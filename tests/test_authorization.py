@@ -82,6 +82,7 @@ def world():
     team = make_team()
     author, reviewer, outsider = make_user(), make_user(), make_user(teams=[team])
     staff = make_user(is_staff=True)
+    superuser = make_user(is_staff=True, is_superuser=True)
     service, tag = make_service(), make_tag()
     incident = make_incident(
         status=Incident.Status.DRAFT,
@@ -97,7 +98,7 @@ def world():
     item = make_action_item(incident, team=team)
     return {"team": team, "service": service, "tag": tag,
             "author": author, "reviewer": reviewer, "outsider": outsider,
-            "staff": staff, "incident": incident, "entry": entry, "factor": factor, "item": item}  # fmt: skip
+            "staff": staff, "superuser": superuser, "incident": incident, "entry": entry, "factor": factor, "item": item}  # fmt: skip
 
 
 def snapshot(incident):
@@ -127,8 +128,9 @@ def test_anonymous_is_sent_to_sign_in_everywhere(client, world):
         assert response["Location"].startswith("/accounts/login/"), url
 
 
-def test_outsider_cannot_read_or_change_a_private_incident(client, world):
-    client.force_login(world["outsider"])
+@pytest.mark.parametrize("role", ["outsider", "staff"])
+def test_outsider_cannot_read_or_change_a_private_incident(client, world, role):
+    client.force_login(world[role])
     before = snapshot(world["incident"])
     incident_routes = [
         (route, pattern) for route, pattern in all_patterns() if "<slug:slug>" in route
@@ -145,10 +147,11 @@ def test_outsider_cannot_read_or_change_a_private_incident(client, world):
     assert snapshot(world["incident"]) == before
 
 
-def test_urls_naming_a_private_incident_answer_like_missing_ones(client, world):
+@pytest.mark.parametrize("role", ["outsider", "staff"])
+def test_urls_naming_a_private_incident_answer_like_missing_ones(client, world, role):
     """Every URL with the private incident's slug or one of its rows' ids gives the outsider
     the same status as the same URL pointing at nothing."""
-    client.force_login(world["outsider"])
+    client.force_login(world[role])
     checked = 0
     for route, _ in all_patterns():
         if "<" not in route or route.startswith("teams/"):
@@ -171,12 +174,13 @@ def test_urls_naming_a_private_incident_answer_like_missing_ones(client, world):
     assert checked > 20
 
 
-def test_lists_and_exports_never_mention_a_private_incident(client, world):
+@pytest.mark.parametrize("role", ["outsider", "staff"])
+def test_lists_and_exports_never_mention_a_private_incident(client, world, role):
     """Lists, search, similar suggestions, metrics, action items and their CSV: the outsider
     sees nothing of the private write-up, not even its action item."""
     incident, item = world["incident"], world["item"]
     word = incident.title.split()[0]
-    client.force_login(world["outsider"])
+    client.force_login(world[role])
     pages = [
         "/", "/incidents/", f"/incidents/?q={word}", "/actions/", "/actions/export.csv",
         f"/actions/?team={world['team'].slug}", f"/teams/{world['team'].slug}/", "/metrics/",
@@ -191,7 +195,7 @@ def test_lists_and_exports_never_mention_a_private_incident(client, world):
         assert f"/actions/{item.pk}/".encode() not in body, url
 
 
-@pytest.mark.parametrize("role", ["author", "reviewer", "staff", "outsider"])
+@pytest.mark.parametrize("role", ["author", "reviewer", "staff", "superuser", "outsider"])
 def test_no_url_gives_a_server_error_for_any_role(client, world, role):
     client.force_login(world[role])
     for route, _ in all_patterns():
@@ -201,7 +205,41 @@ def test_no_url_gives_a_server_error_for_any_role(client, world, role):
             assert response.status_code < 500, (role, method, url, response.status_code)
 
 
-@pytest.mark.parametrize("role", ["author", "reviewer", "staff"])
+@pytest.mark.parametrize("role", ["author", "reviewer", "superuser"])
 def test_people_on_the_write_up_can_read_it(client, world, role):
     client.force_login(world[role])
     assert client.get(world["incident"].get_absolute_url()).status_code == 200
+
+
+def test_staff_not_listed_on_a_private_write_up_are_outsiders_too(client, world):
+    """Staff run the tool, but a security or HR write-up is for the people it names."""
+    client.force_login(world["staff"])
+    incident, item = world["incident"], world["item"]
+    assert client.get(incident.get_absolute_url()).status_code == 404
+    assert client.get(f"/actions/{item.pk}/").status_code == 404
+    for url in ("/incidents/", "/actions/", "/actions/export.csv", "/metrics/", "/trash/"):
+        response = client.get(url)
+        body = b"".join(response) if response.streaming else response.content
+        assert incident.title.encode() not in body, url
+        assert item.title.encode() not in body, url
+
+
+def test_the_admin_hides_private_write_ups_from_staff_who_are_not_superusers(client, world):
+    from django.contrib.auth.models import Permission
+
+    staff, incident, item = world["staff"], world["incident"], world["item"]
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_incident", "view_actionitem"])
+    )
+    client.force_login(staff)
+    listing = client.get("/admin/incidents/incident/")
+    assert listing.status_code == 200
+    assert incident.title.encode() not in listing.content
+    assert client.get(f"/admin/incidents/incident/{incident.pk}/change/").status_code == 404
+    assert client.get(f"/admin/incidents/actionitem/{item.pk}/change/").status_code == 404
+    items = client.get("/admin/incidents/actionitem/")
+    assert item.title.encode() not in items.content
+
+    client.force_login(world["superuser"])
+    assert client.get(f"/admin/incidents/incident/{incident.pk}/change/").status_code == 200
+    assert incident.title.encode() in client.get("/admin/incidents/incident/").content

@@ -166,10 +166,22 @@ def test_drafts_are_visible_only_to_their_authors_and_reviewers():
     assert draft.can_edit(author) and not draft.can_edit(other)
 
 
-def test_staff_see_everything():
-    staff = make_user(is_staff=True)
-    draft = make_incident(status=Incident.Status.DRAFT, visibility=Incident.Visibility.PEOPLE)
-    assert draft.can_view(staff)
+def test_staff_see_every_write_up_except_private_ones_that_do_not_list_them():
+    """Staff read and edit drafts visible to everyone; a private (security, HR) write-up only
+    when it names them, like anyone else. Superusers see everything."""
+    staff, superuser = make_user(is_staff=True), make_user(is_staff=True, is_superuser=True)
+    draft = make_incident(status=Incident.Status.DRAFT)
+    private = make_incident(status=Incident.Status.DRAFT, visibility=Incident.Visibility.PEOPLE)
+    published_private = make_incident(visibility=Incident.Visibility.PEOPLE)
+    assert draft.can_view(staff) and draft.can_edit(staff)
+    assert not private.can_view(staff) and not private.can_edit(staff)
+    assert not published_private.can_view(staff)
+    assert set(Incident.objects.visible_to(staff)) == {draft}
+    published_private.visible_users.add(staff)
+    assert published_private.can_view(staff)
+    assert set(Incident.objects.visible_to(staff)) == {draft, published_private}
+    assert private.can_view(superuser) and private.can_edit(superuser)
+    assert set(Incident.objects.visible_to(superuser)) == {draft, private, published_private}
 
 
 def test_people_visibility_admits_chosen_people_only():

@@ -203,3 +203,20 @@ def test_soft_delete_of_something_protected_refuses_and_deletes_nothing():
         undo.soft_delete(team, by=make_user(is_staff=True))
     assert caught.value.code == "protected"
     assert not TrashEntry.objects.exists()
+
+
+def test_deletes_from_a_private_write_up_stay_with_its_people():
+    """Staff restore anyone's deletes, but not from a private write-up that does not list
+    them: the trash would otherwise show its titles. Its authors and superusers still can."""
+    author, staff = make_user(), make_user(is_staff=True)
+    superuser = make_user(is_staff=True, is_superuser=True)
+    private = make_incident(authors=[author], visibility=Incident.Visibility.PEOPLE)
+    public = make_incident(authors=[author])
+    hidden = undo.soft_delete(make_entry(private, text="Badge reader log"), by=author)
+    shown = undo.soft_delete(make_entry(public), by=author)
+    assert hidden.private and not shown.private
+    assert set(undo.restorable_by(staff)) == {shown}
+    assert not undo.may_restore(staff, hidden) and undo.may_restore(staff, shown)
+    assert set(undo.restorable_by(author)) == {hidden, shown}
+    assert set(undo.restorable_by(superuser)) == {hidden, shown}
+    assert undo.may_restore(superuser, hidden)
