@@ -15,6 +15,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a-good-password-1"
 
 
+# True once htmx has processed the element (htmx 2 keeps an init hash in its internal data).
+HTMX_READY = """selector => {
+    const element = document.querySelector(selector);
+    const data = element && element["htmx-internal-data"];
+    return Boolean(data && data.initHash);
+}"""
+
+
 def tab_to(page, selector, *, limit=120):
     """Press Tab until the focused element matches `selector` — the keyboard, no mouse."""
     for _ in range(limit):
@@ -114,11 +122,12 @@ def test_write_a_complete_incident_with_the_keyboard_only(page, site, guided_que
     page.keyboard.press("Enter")
     expect(page.locator("#paste-preview")).to_contain_text("nothing is saved yet")
     assert TimelineEntry.objects.count() == 1
+    # The preview swapped in a new form: under load a key press can beat htmx to it and post
+    # the plain form instead. Wait until htmx has taken the new form over, as a person would.
+    page.wait_for_function(HTMX_READY, arg="#paste-form")
     tab_to(page, "#paste-form button[value=add]")
     page.keyboard.press("Enter")
-    # Under load the key can beat htmx to the freshly swapped form; the plain post then shows
-    # the same note as a page message, so look for it on the whole page.
-    expect(page.locator("body")).to_contain_text("Added 2 entries.")
+    expect(page.locator("#timeline-editor")).to_contain_text("Added 2 entries.")
     expect(page.locator("#timeline-list-heading")).to_be_focused()  # the list, now longer
     assert list(TimelineEntry.objects.values_list("kind", flat=True)) == [
         "detection", "mitigation", "resolution"
