@@ -49,6 +49,11 @@ test: $(VENV)/.installed-test
 	$(PY) manage.py makemigrations --check --dry-run -v 0
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# The page benchmark on SQLite (DATABASE_URL=postgres://… for PostgreSQL), then the load test.
+bench: $(VENV)/.installed-run
+	$(PY) bench/pages.py
+	$(PY) bench/load.py
+
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
