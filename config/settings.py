@@ -34,14 +34,20 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_flag("DJANGO_DEBUG", False)
 TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
 
+# Commands that only read the models' schema sign nothing and serve nothing: a developer or a
+# CI step may run them on a bare checkout without inventing a key.
+SCHEMA_ONLY_COMMANDS = {"makemigrations", "showmigrations", "sqlmigrate"}
+SCHEMA_ONLY = len(sys.argv) > 1 and sys.argv[1] in SCHEMA_ONLY_COMMANDS
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and not TESTING:
+    if not DEBUG and not TESTING and not SCHEMA_ONLY:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. With DJANGO_DEBUG off Debrief needs a secret key: "
             "export DJANGO_SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_urlsafe(50))')\""
         )
-    # Only for a developer's machine and the test suite: never used with debug off.
+    # Only for a developer's machine, the test suite and schema-only commands: never used to
+    # serve with debug off.
     SECRET_KEY = "dev-only-insecure-key-for-debrief-do-not-use-in-production-0123456789"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")

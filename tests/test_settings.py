@@ -25,6 +25,14 @@ def test_missing_secret_key_with_debug_off_names_the_variable():
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+def test_migrations_can_be_checked_on_a_bare_checkout():
+    """No key and debug off: `makemigrations --check` still answers (it signs nothing), and
+    every model change has its migration."""
+    result = run_manage("makemigrations", "--check", "--dry-run", DJANGO_DEBUG="0")
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+
+
 def test_check_deploy_has_no_warnings():
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
