@@ -247,8 +247,14 @@ def test_inline_edit_form_partial_and_plain_fallback(client, manager):
     partial = client.get(f"/actions/{item.pk}/edit/", headers=HX).content.decode()
     assert partial.lstrip().startswith(f'<tr id="action-row-{item.pk}" class="editing">')
     assert 'name="version" value="1"' in partial
+    # The row edits status, owner and due date; the item's page also priority. Both close
+    # with evidence.
+    assert 'name="owner"' in partial and 'name="priority"' not in partial
     full = client.get(f"/actions/{item.pk}/edit/").content.decode()
     assert "<html" in full and "Rotate the certificates" in full and 'name="priority"' in full
+    for page in (partial, full):
+        assert 'name="change_url"' in page and 'name="verification"' in page
+        assert 'name="reason"' in page
 
 
 def test_inline_edit_saves_and_returns_the_row(client, manager):
