@@ -107,6 +107,24 @@ def test_edit_entry_without_js_uses_the_step_page(client_logged_in, draft):
     assert f'id="row-form-{entry.pk}"'.encode() in page.content
 
 
+@pytest.mark.parametrize(
+    ("kind", "save_label"),
+    [("timeline", "Save entry"), ("factors", "Save factor"), ("actions", "Save action item")],
+)
+def test_a_row_being_edited_offers_save_and_a_cancel_that_works_without_js(
+    client_logged_in, draft, kind, save_label
+):
+    row = {
+        "timeline": lambda: make_entry(draft),
+        "factors": lambda: make_factor(draft),
+        "actions": lambda: make_action_item(draft),
+    }[kind]()
+    body = client_logged_in.get(url(draft, kind, row.pk), headers=HX).content.decode()
+    assert f">{save_label}</button>" in body
+    assert f'href="{url(draft, kind)}#{kind}-{row.pk}"' in body
+    assert f'hx-get="{url(draft, kind, row.pk)}?cancel=1" hx-target="#{kind}-{row.pk}"' in body
+
+
 def test_cancel_edit_returns_the_row(client_logged_in, draft):
     entry = make_entry(draft, text="Alert fired")
     response = client_logged_in.get(f"{url(draft, 'timeline', entry.pk)}?cancel=1", headers=HX)
