@@ -73,8 +73,8 @@ def visible_items(user, *, hidden: list[int] | None = None):
     Checking `visible_to` per item costs five EXISTS lookups per incident and made the 35,000
     item dashboard slow. Almost every incident is public, so we ask `visible_to` only about the
     few that are not (`hidden_incident_ids`, one query, run here unless the caller passes its
-    result) and leave out their items *by primary key*: SQLite then counts and pages from the
-    (status, due) index alone, and PostgreSQL uses a small hashed subplan.
+    result) and leave out their items by incident: both databases then count and page from the
+    (status, due, id, incident) index alone.
 
     The result is meant to be the outer query (filter, count, page, aggregate it): its SQL
     names the action item table directly, so do not nest it as a subquery of another query
@@ -95,11 +95,8 @@ def visible_items(user, *, hidden: list[int] | None = None):
     # hundreds of them as parameters cost ≈2 ms of Python per query for the ORM to prepare.
     table = ActionItem._meta.db_table
     listed = ",".join(str(int(pk)) for pk in hidden)
-    return ActionItem.objects.extra(
-        where=[
-            f'"{table}"."id" NOT IN (SELECT "id" FROM "{table}" WHERE "incident_id" IN ({listed}))'
-        ]
-    )
+    # The (status, due, id, incident) index answers this without reading the item rows.
+    return ActionItem.objects.extra(where=[f'"{table}"."incident_id" NOT IN ({listed})'])
 
 
 HIDDEN_LIST_LIMIT = 5000

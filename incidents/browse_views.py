@@ -115,9 +115,11 @@ def home(request):
     visible = Incident.objects.visible_to(user)
     today = timezone.localdate()
     fields = ("id", "slug", "title", "severity", "status", "started_at")
+    unpublished = [s for s in Incident.Status.values if s != Incident.Status.PUBLISHED]
     my_drafts = list(
-        Incident.objects.filter(authors=user)
-        .exclude(status=Incident.Status.PUBLISHED)
+        # An IN list, not "status is not published", which PostgreSQL can only answer by
+        # reading every incident (5.9 ms → 1.1 ms at 10,000 incidents).
+        Incident.objects.filter(authors=user, status__in=unpublished)
         .only(*fields)
         .order_by("-updated_at")[:10]
     )
@@ -162,15 +164,25 @@ def _my_open_items(user, my_teams, today) -> dict:
     # The status test sits inside each branch so both databases answer the OR from the
     # (owner, status, due) and (team, status, due) indexes instead of scanning every open item.
     still_open = Q(status__in=ActionItem.OPEN_STATUSES)
-    rows = list(
+    order = ("mine_first", models_nulls_last("due"), "id")
+    mine_first = Case(When(mine, then=Value(0)), default=Value(1))
+    # The rows to show are chosen on the item table alone, then joined: joined first,
+    # PostgreSQL read the whole incident table to sort a thousand candidates (10.5 → 4.7 ms).
+    chosen = (
         ActionItem.objects.filter(
             (mine & still_open) | (Q(team_id__in=[team.pk for team in my_teams]) & still_open)
         )
         .exclude(incident_id__in=actions.hidden_incidents(user))
+        .annotate(mine_first=mine_first)
+        .order_by(*order)
+        .values("pk")[: HOME_ITEMS + 1]
+    )
+    rows = list(
+        ActionItem.objects.filter(pk__in=chosen)
         .select_related("incident", "team", "owner")
         .only(*actions.ROW_FIELDS)
-        .annotate(mine_first=Case(When(mine, then=Value(0)), default=Value(1)))
-        .order_by("mine_first", models_nulls_last("due"), "id")[: HOME_ITEMS + 1]
+        .annotate(mine_first=mine_first)
+        .order_by(*order)
     )
     for row in rows:
         row.is_mine = row.owner_id == user.pk

@@ -187,7 +187,7 @@ def _app_hx_attributes() -> frozenset[str]:
 APP_HX_ATTRIBUTES = _app_hx_attributes()
 HTMX_CONFIG = (
     '{"allowEval": false, "allowScriptTags": false, "includeIndicatorStyles": false, '
-    '"selfRequestsOnly": true}'
+    '"selfRequestsOnly": true, "defaultSettleDelay": 0}'
 )
 
 # --- The checker ------------------------------------------------------------------------------
