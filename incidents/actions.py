@@ -59,12 +59,21 @@ def public_incidents_q() -> Q:
     return Q(status=Incident.Status.PUBLISHED, visibility=Incident.Visibility.EVERYONE)
 
 
-def non_public_incidents_q() -> Q:
-    """The negation of `public_incidents_q`, written as two IN tests that indexes on status and
-    on visibility answer (a NOT made PostgreSQL read the whole incident table)."""
-    return Q(status__in=[s for s in Incident.Status.values if s != Incident.Status.PUBLISHED]) | Q(
-        visibility__in=[v for v in Incident.Visibility.values if v != Incident.Visibility.EVERYONE]
-    )
+UNPUBLISHED = [s for s in Incident.Status.values if s != Incident.Status.PUBLISHED]
+NOT_FOR_EVERYONE = [v for v in Incident.Visibility.values if v != Incident.Visibility.EVERYONE]
+
+
+def _hidden_branches(user):
+    """The non-public incidents `user` may not read, as two querysets of ids: unpublished ones,
+    and published ones for listed teams or people. Each is one range of the (status,
+    visibility, id) index, read without touching the table; their OR was a bitmap scan of
+    every non-public row (PostgreSQL at 10,000 incidents: 2.9 ms → 0.9 ms)."""
+    readable = Incident.objects.readable_q(user)
+    unpublished = Incident.objects.filter(status__in=UNPUBLISHED).exclude(readable)
+    private = Incident.objects.filter(
+        status=Incident.Status.PUBLISHED, visibility__in=NOT_FOR_EVERYONE
+    ).exclude(readable)
+    return unpublished.order_by().values("pk"), private.order_by().values("pk")
 
 
 def visible_items(user, *, hidden: list[int] | None = None):
@@ -78,7 +87,7 @@ def visible_items(user, *, hidden: list[int] | None = None):
 
     The result is meant to be the outer query (filter, count, page, aggregate it): its SQL
     names the action item table directly, so do not nest it as a subquery of another query
-    on that table — use `hidden_incidents(user)` for that.
+    on that table — use `hidden_incidents_q(user, field)` for that.
     """
     if not user.is_authenticated:
         return ActionItem.objects.none()
@@ -90,7 +99,7 @@ def visible_items(user, *, hidden: list[int] | None = None):
         return ActionItem.objects.all()
     if len(hidden) > HIDDEN_LIST_LIMIT:
         # A person shut out of very many write-ups: a subquery beats a huge parameter list.
-        return ActionItem.objects.exclude(incident__in=hidden_incidents(user))
+        return ActionItem.objects.exclude(hidden_incidents_q(user, "incident_id"))
     # The ids are integers read from the database, written into the SQL as they are: passing
     # hundreds of them as parameters cost ≈2 ms of Python per query for the ORM to prepare.
     table = ActionItem._meta.db_table
@@ -104,31 +113,27 @@ HIDDEN_LIST_LIMIT = 5000
 
 def hidden_incident_ids(user) -> list[int]:
     """Ids of the incidents `user` may not read: the non-public ones that fail `visible_to`'s
-    condition, found in one pass over the few non-public incidents."""
+    condition, found in one query over the few non-public incidents."""
     if not user.is_authenticated:
         return list(Incident.objects.values_list("pk", flat=True))
     if user.is_superuser:
         return []
-    return list(
-        Incident.objects.filter(non_public_incidents_q())
-        .exclude(Incident.objects.readable_q(user))
-        .order_by()
-        .values_list("pk", flat=True)
+    unpublished, private = _hidden_branches(user)
+    ids = unpublished.values_list("pk", flat=True).union(
+        private.values_list("pk", flat=True), all=True
     )
+    return list(ids.order_by())
 
 
-def hidden_incidents(user):
-    """The incidents `user` may not read, as a subquery (the rule of `hidden_incident_ids`).
-    Uncorrelated, so each database evaluates it once per query, not once per row."""
+def hidden_incidents_q(user, field: str = "pk") -> Q:
+    """"`field` is an incident `user` may not read" (the rule of `hidden_incident_ids`), as
+    uncorrelated subqueries each database evaluates once per query, not once per row."""
     if not user.is_authenticated:
-        return Incident.objects.values("pk")
+        return Q(**{f"{field}__isnull": False})
     if user.is_superuser:
-        return Incident.objects.none().values("pk")
-    return (
-        Incident.objects.filter(non_public_incidents_q())
-        .exclude(Incident.objects.readable_q(user))
-        .values("pk")
-    )
+        return Q(pk__in=[])
+    unpublished, private = _hidden_branches(user)
+    return Q(**{f"{field}__in": unpublished}) | Q(**{f"{field}__in": private})
 
 
 def readable_q(user) -> Q:

@@ -157,7 +157,7 @@ HOME_ITEMS = 10
 def _my_open_items(user, my_teams, today) -> dict:
     """Open action items I own (on any team), then my teams' other ones; soonest due first
     within each, overdue and escalated ones marked. One query, one row more than shown rather
-    than a count. Items of write-ups I may not read are left out through `hidden_incidents`,
+    than a count. Items of write-ups I may not read are left out through `hidden_incidents_q`,
     a subquery each database runs once, rather than a visibility test per candidate row."""
     mine = Q(owner_id=user.pk)
     cutoff = actions.escalation_cutoff(today)
@@ -172,7 +172,7 @@ def _my_open_items(user, my_teams, today) -> dict:
         ActionItem.objects.filter(
             (mine & still_open) | (Q(team_id__in=[team.pk for team in my_teams]) & still_open)
         )
-        .exclude(incident_id__in=actions.hidden_incidents(user))
+        .exclude(actions.hidden_incidents_q(user, "incident_id"))
         .annotate(mine_first=mine_first)
         .order_by(*order)
         .values("pk")[: HOME_ITEMS + 1]

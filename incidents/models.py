@@ -341,6 +341,8 @@ class Incident(MarkdownFieldsMixin, models.Model):
             models.Index(fields=["-created_at"], name="incident_created"),
             # visible_to() reads visibility and status for every row a non-staff person scans.
             models.Index(fields=["visibility", "status"], name="incident_visibility_status"),
+            # Who may not read what (`actions.hidden_incident_ids`) from the index alone.
+            models.Index(fields=["status", "visibility", "id"], name="incident_status_visibility"),
             # "Recently published" on the home page reads ten rows in order instead of sorting.
             models.Index(fields=["status", "-published_at"], name="incident_status_published"),
         ]

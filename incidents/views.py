@@ -129,7 +129,7 @@ def _readable(user):
     hidden = actions.hidden_incident_ids(user)
     items = actions.visible_items(user, hidden=hidden)
     if len(hidden) > actions.HIDDEN_LIST_LIMIT:
-        return Incident.objects.exclude(pk__in=actions.hidden_incidents(user)), items
+        return Incident.objects.exclude(actions.hidden_incidents_q(user)), items
     if hidden:
         return Incident.objects.exclude(pk__in=hidden), items
     return Incident.objects.all(), items
