@@ -126,8 +126,9 @@ def hidden_incident_ids(user) -> list[int]:
 
 
 def hidden_incidents_q(user, field: str = "pk") -> Q:
-    """"`field` is an incident `user` may not read" (the rule of `hidden_incident_ids`), as
-    uncorrelated subqueries each database evaluates once per query, not once per row."""
+    """The condition that `field` names an incident `user` may not read (the rule of
+    `hidden_incident_ids`), as uncorrelated subqueries each database evaluates once per query,
+    not once per row."""
     if not user.is_authenticated:
         return Q(**{f"{field}__isnull": False})
     if user.is_superuser:
