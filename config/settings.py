@@ -151,10 +151,13 @@ else:
     # cost estimates over PostgreSQL's JIT threshold: compiling then took ≈450 ms for a 5 ms
     # count. No query here runs long enough for JIT to pay.
     default_db.setdefault("OPTIONS", {})["options"] = "-c jit=off"
-    # Parameters bound on the server, so psycopg prepares a statement it has run five times
-    # and PostgreSQL stops re-planning it: planning the visibility tests took ≈1 ms a query.
-    # Turn off behind a pooler in transaction mode (PgBouncer), which cannot keep them.
-    default_db["OPTIONS"]["server_side_binding"] = env_flag("DEBRIEF_PG_PREPARED", True)
+    # Parameters bound on the server, and a statement run five times is prepared, so
+    # PostgreSQL stops re-planning it: planning the visibility tests took ≈1 ms a query.
+    # (Django leaves psycopg's prepare_threshold off unless it is set here.) Turn off behind a
+    # pooler in transaction mode (PgBouncer), which cannot keep prepared statements.
+    prepared = env_flag("DEBRIEF_PG_PREPARED", True)
+    default_db["OPTIONS"]["server_side_binding"] = prepared
+    default_db["OPTIONS"]["prepare_threshold"] = 5 if prepared else None
 DATABASES = {"default": default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
