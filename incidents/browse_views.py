@@ -6,7 +6,7 @@ import datetime as dt
 from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Case, Exists, OuterRef, Q, Value, When, prefetch_related_objects
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -14,7 +14,16 @@ from django.views.decorators.vary import vary_on_headers
 
 from . import actions
 from . import metrics as trends
-from .models import ActionItem, ContributingFactor, FactorCategory, Incident, Service, Tag, Team
+from .models import (
+    ActionItem,
+    ContributingFactor,
+    FactorCategory,
+    Incident,
+    Service,
+    Tag,
+    Team,
+    attach_links,
+)
 from .search import MAX_QUERY_CHARS, RankedSearch, search_incidents
 from .similar import find_similar, recurrence_notes, split_param
 from .viewutils import (
@@ -133,7 +142,7 @@ def home(request):
     reread = trends.weekly_reread(user, today)
     # One pair of queries for the services and teams of every row on the page.
     rows = [*my_drafts, *reviews_waiting, *recent, *on_this_day, *([reread] if reread else [])]
-    prefetch_related_objects(rows, "services", "teams")
+    attach_links(rows)
     my_teams = list(
         Team.objects.filter(Q(members=user) | Q(lead=user)).distinct().only("slug", "name")
     )
@@ -202,6 +211,7 @@ def incident_list(request):
     if not isinstance(results, RankedSearch):
         results = FromNearerEnd(results.order_by("-started_at", "-id"))
     page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = attach_links(page.object_list)
     teams = list(Team.objects.only("name", "slug"))
     services = list(
         Service.objects.select_related("team").only("name", "slug", "team__name", "team__slug")

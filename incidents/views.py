@@ -13,7 +13,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import actions
-from .models import ActionItem, ContributingFactor, FactorCategory, Incident, Service, Tag, Team
+from .models import (
+    ActionItem,
+    ContributingFactor,
+    FactorCategory,
+    Incident,
+    Service,
+    Tag,
+    Team,
+    attach_links,
+)
 from .viewutils import get_visible_incident
 
 
@@ -191,7 +200,7 @@ def _recently_closed(items) -> dict:
 def _incidents_block(incidents) -> dict:
     """The latest incidents (services and teams prefetched for the rows), and whether there are
     more: one row more is read rather than counting them all."""
-    rows = list(incidents.for_list().order_by("-started_at", "-id")[: LATEST_INCIDENTS + 1])
+    rows = attach_links(incidents.for_list().order_by("-started_at", "-id")[: LATEST_INCIDENTS + 1])
     return {"incidents": rows[:LATEST_INCIDENTS], "more_incidents": len(rows) > LATEST_INCIDENTS}
 
 

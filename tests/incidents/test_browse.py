@@ -219,3 +219,34 @@ def test_every_page_lists_the_same_rows_as_plain_offsets(client_logged_in):
         seen += [incident.title for incident in response.context["page"].object_list]
     assert seen == expected
     assert len(response.context["page"].object_list) == 7
+
+
+def test_rows_link_their_services_and_teams_by_name(
+    client_logged_in, django_assert_max_num_queries
+):
+    """Each row names its services and teams, sorted by name, each linking to its page; the
+    same incident shown twice on one page gets its links in both places."""
+    from incidents.models import attach_links
+
+    payments = make_team(name="Payments", slug="payments")
+    checkout = make_service(name="checkout", slug="checkout")
+    api = make_service(name="api", slug="api")
+    both = make_incident(title="Both", services=[checkout, api], teams=[payments])
+    bare = make_incident(title="Bare")
+    first, second, other = Incident.objects.get(pk=both.pk), Incident.objects.get(pk=both.pk), bare
+    with django_assert_max_num_queries(2):
+        rows = attach_links([first, second, other])
+    assert [row.title for row in rows] == ["Both", "Both", "Bare"]
+    for row in (first, second):
+        assert [(link.name, link.url) for link in row.service_links] == [
+            ("api", "/services/api/"), ("checkout", "/services/checkout/"),
+        ]  # fmt: skip
+        assert [(link.name, link.url) for link in row.team_links] == [
+            ("Payments", "/teams/payments/")
+        ]
+    assert other.service_links == [] and other.team_links == []
+    assert attach_links([]) == []
+
+    body = client_logged_in.get("/incidents/").content.decode()
+    assert 'href="/services/checkout/">checkout</a>' in body
+    assert 'href="/teams/payments/">Payments</a>' in body
