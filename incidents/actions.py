@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -64,17 +64,50 @@ UNPUBLISHED = [s for s in Incident.Status.values if s != Incident.Status.PUBLISH
 NOT_FOR_EVERYONE = [v for v in Incident.Visibility.values if v != Incident.Visibility.EVERYONE]
 
 
-def _hidden_branches(user):
-    """The non-public incidents `user` may not read, as two querysets of ids: unpublished ones,
-    and published ones for listed teams or people. Each is one range of the (status,
-    visibility, id) index, read without touching the table; their OR was a bitmap scan of
-    every non-public row (PostgreSQL at 10,000 incidents: 2.9 ms → 0.9 ms)."""
-    readable = Incident.objects.readable_q(user)
-    unpublished = Incident.objects.filter(status__in=UNPUBLISHED).exclude(readable)
-    private = Incident.objects.filter(
-        status=Incident.Status.PUBLISHED, visibility__in=NOT_FOR_EVERYONE
-    ).exclude(readable)
-    return unpublished.order_by().values("pk"), private.order_by().values("pk")
+def _hidden_sql(user) -> tuple[str, list]:
+    """SQL for the ids of the non-public incidents `user` (signed in, not a superuser) may not
+    read: `Incident.objects.readable_q` worked out by hand for the two kinds of non-public
+    write-up, because building and compiling that Q's EXISTS tests through the ORM cost ≈5 ms
+    of Python per page. `tests/incidents/test_hidden.py` checks the two agree for every kind of
+    incident and reader.
+
+    Unpublished write-ups are readable by their authors and reviewers (and by staff when
+    visible to everyone); published ones for listed teams or people also by the people listed
+    and, for teams, by the listed teams' members. Each branch reads one range of the (status,
+    visibility, id) index (PostgreSQL at 10,000 incidents: 2.9 ms → 0.9 ms for the old OR)."""
+    incident = Incident._meta.db_table
+    authors = Incident.authors.through._meta.db_table
+    reviewers = Incident.reviewers.through._meta.db_table
+    listed_people = Incident.visible_users.through._meta.db_table
+    listed_teams = Incident.visible_teams.through._meta.db_table
+    members = Team.members.through._meta.db_table
+    not_named = (
+        f'NOT EXISTS (SELECT 1 FROM "{authors}" a WHERE a."incident_id" = i."id" '
+        f'AND a."user_id" = %s) '
+        f'AND NOT EXISTS (SELECT 1 FROM "{reviewers}" r WHERE r."incident_id" = i."id" '
+        f'AND r."user_id" = %s)'
+    )
+    unpublished = ", ".join(["%s"] * len(UNPUBLISHED))
+    not_for_everyone = ", ".join(["%s"] * len(NOT_FOR_EVERYONE))
+    staff_reads_open_drafts = 'AND i."visibility" <> %s ' if user.is_staff else ""
+    sql = (
+        f'SELECT i."id" FROM "{incident}" i WHERE i."status" IN ({unpublished}) '
+        f"{staff_reads_open_drafts}AND {not_named} "
+        "UNION ALL "
+        f'SELECT i."id" FROM "{incident}" i WHERE i."status" = %s '
+        f'AND i."visibility" IN ({not_for_everyone}) AND {not_named} '
+        f'AND NOT EXISTS (SELECT 1 FROM "{listed_people}" p WHERE p."incident_id" = i."id" '
+        f'AND p."user_id" = %s) '
+        f'AND NOT (i."visibility" = %s AND EXISTS (SELECT 1 FROM "{listed_teams}" t '
+        f'JOIN "{members}" m ON m."team_id" = t."team_id" '
+        f'WHERE t."incident_id" = i."id" AND m."user_id" = %s))'
+    )
+    params = [*UNPUBLISHED]
+    if user.is_staff:
+        params.append(Incident.Visibility.EVERYONE)
+    params += [user.pk, user.pk, Incident.Status.PUBLISHED, *NOT_FOR_EVERYONE]
+    params += [user.pk, user.pk, user.pk, Incident.Visibility.TEAMS, user.pk]
+    return sql, params
 
 
 def visible_items(user, *, hidden: list[int] | None = None):
@@ -119,28 +152,20 @@ def hidden_incident_ids(user) -> list[int]:
         return list(Incident.objects.values_list("pk", flat=True))
     if user.is_superuser:
         return []
-    return list(_hidden_ids(user))
-
-
-def _hidden_ids(user):
-    unpublished, private = _hidden_branches(user)
-    ids = unpublished.values_list("pk", flat=True).union(
-        private.values_list("pk", flat=True), all=True
-    )
-    return ids.order_by()
+    with connection.cursor() as cursor:
+        cursor.execute(*_hidden_sql(user))
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def hidden_incidents_q(user, field: str = "pk") -> Q:
     """The condition that `field` names an incident `user` may not read (the rule of
     `hidden_incident_ids`), as an uncorrelated subquery each database evaluates once per query,
-    not once per row. It goes in as compiled SQL: nesting the querysets instead made the ORM
-    copy and relabel their EXISTS tests, ≈10 ms of Python per page."""
+    not once per row."""
     if not user.is_authenticated:
         return Q(**{f"{field}__isnull": False})
     if user.is_superuser:
         return Q(pk__in=[])
-    sql, params = _hidden_ids(user).query.sql_with_params()
-    return Q(**{f"{field}__in": RawSQL(sql, params)})
+    return Q(**{f"{field}__in": RawSQL(*_hidden_sql(user))})
 
 
 def readable_q(user) -> Q:
