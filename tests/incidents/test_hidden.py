@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def every_kind_of_incident(reader, team):
-    """Each status × visibility, plain and with the reader named in each possible way."""
+    """Every status with every visibility, plain and with the reader named in each possible way."""
     for status, visibility in itertools.product(Incident.Status.values, Incident.Visibility.values):
         make_incident(status=status, visibility=visibility)
         make_incident(status=status, visibility=visibility, authors=[reader])
@@ -57,8 +57,11 @@ def test_superusers_and_anonymous_visitors():
     assert not Incident.objects.filter(actions.hidden_incidents_q(boss)).exists()
     everything = set(Incident.objects.values_list("pk", flat=True))
     assert set(actions.hidden_incident_ids(AnonymousUser())) == everything
-    assert set(
-        Incident.objects.filter(actions.hidden_incidents_q(AnonymousUser())).values_list(
-            "pk", flat=True
+    assert (
+        set(
+            Incident.objects.filter(actions.hidden_incidents_q(AnonymousUser())).values_list(
+                "pk", flat=True
+            )
         )
-    ) == everything
+        == everything
+    )
