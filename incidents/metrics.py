@@ -28,6 +28,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from .actions import hidden_published_q
 from .models import ActionItem, ContributingFactor, FactorCategory, Incident, Severity
 
 DAY = 86_400
@@ -128,13 +129,20 @@ def date_range(data: dict, today: dt.date) -> tuple[dt.date, dt.date]:
     return since, until
 
 
+def published_for(user):
+    """`Incident.objects.visible_to(user).published()`, asked the cheap way: among published
+    incidents only the few for listed teams or people can be shut out, so they are left out by
+    one uncorrelated subquery instead of testing `visible_to` on every row (SQLite at 10,000
+    incidents: the metrics queries 29 → 23 ms, "on this day" and the re-read 5.3 → 2.7 ms each).
+    `tests/incidents/test_hidden.py` checks it admits exactly what `visible_to` does."""
+    return Incident.objects.published().exclude(hidden_published_q(user))
+
+
 def base_incidents(user, data: dict, today: dt.date):
     """Published incidents this person may read, in the range, for the team and service."""
     since, until = date_range(data, today)
-    incidents = (
-        Incident.objects.visible_to(user)
-        .published()
-        .filter(started_at__gte=_aware(since), started_at__lt=_aware(until + dt.timedelta(days=1)))
+    incidents = published_for(user).filter(
+        started_at__gte=_aware(since), started_at__lt=_aware(until + dt.timedelta(days=1))
     )
     if data.get("team"):
         incidents = incidents.filter(
@@ -784,8 +792,7 @@ def on_this_day(user, today: dt.date, *, years: int = 5, days: int = 3, limit: i
             started_at__lt=_aware(middle + dt.timedelta(days=days + 1)),
         )
     incidents = list(
-        Incident.objects.visible_to(user)
-        .published()
+        published_for(user)
         .filter(window)
         .only("id", "slug", "title", "severity", "status", "started_at")
         .order_by("-started_at", "-id")[:limit]
@@ -818,8 +825,7 @@ def weekly_reread(user, today: dt.date, *, older_than_days: int = 180):
         (*starts_params, fraction, *starts_params),
     )
     candidates = (
-        Incident.objects.visible_to(user)
-        .published()
+        published_for(user)
         .filter(started_at__lt=_aware(today - dt.timedelta(days=older_than_days)))
         .only("id", "slug", "title", "severity", "status", "started_at", "summary_html")
         .order_by("started_at", "pk")

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from incidents import actions
+from incidents.metrics import published_for
 from incidents.models import Incident
 from tests.factories import make_incident, make_team, make_user
 
@@ -45,6 +46,9 @@ def test_hidden_set_is_exactly_what_visible_to_refuses(kind):
     # Negated and nested, as the home page and the dashboard use it.
     kept = Incident.objects.exclude(actions.hidden_incidents_q(reader, "id"))
     assert set(kept.values_list("pk", flat=True)) == readable
+    # Among published incidents only (metrics, "on this day", the weekly re-read).
+    published = set(Incident.objects.visible_to(reader).published().values_list("pk", flat=True))
+    assert set(published_for(reader).values_list("pk", flat=True)) == published
 
 
 def test_superusers_and_anonymous_visitors():
@@ -54,6 +58,8 @@ def test_superusers_and_anonymous_visitors():
     make_incident()
     boss = make_user(is_staff=True, is_superuser=True)
     assert actions.hidden_incident_ids(boss) == []
+    assert published_for(boss).count() == 1
+    assert not published_for(AnonymousUser()).exists()
     assert not Incident.objects.filter(actions.hidden_incidents_q(boss)).exists()
     everything = set(Incident.objects.values_list("pk", flat=True))
     assert set(actions.hidden_incident_ids(AnonymousUser())) == everything
