@@ -160,25 +160,16 @@ def hidden_incident_ids(user) -> list[int]:
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def hidden_incidents_q(user, field: str = "pk") -> Q:
+def hidden_incidents_q(user, field: str = "pk", *, published_only: bool = False) -> Q:
     """The condition that `field` names an incident `user` may not read (the rule of
     `hidden_incident_ids`), as an uncorrelated subquery each database evaluates once per query,
-    not once per row."""
+    not once per row. `published_only` is for a query already limited to published incidents:
+    only those for listed teams or people can be shut out there, and they are few."""
     if not user.is_authenticated:
         return Q(**{f"{field}__isnull": False})
     if user.is_superuser:
         return Q(pk__in=[])
-    return Q(**{f"{field}__in": RawSQL(*_hidden_sql(user))})
-
-
-def hidden_published_q(user, field: str = "pk") -> Q:
-    """Like `hidden_incidents_q`, for a query already limited to published incidents: only
-    those published for listed teams or people can be shut out there, and they are few."""
-    if not user.is_authenticated:
-        return Q(**{f"{field}__isnull": False})
-    if user.is_superuser:
-        return Q(pk__in=[])
-    return Q(**{f"{field}__in": RawSQL(*_hidden_sql(user, published_only=True))})
+    return Q(**{f"{field}__in": RawSQL(*_hidden_sql(user, published_only=published_only))})
 
 
 def readable_q(user) -> Q:
@@ -498,12 +489,17 @@ def rows_for_page(ids: list[int], user, today: dt.date, *, hidden=None) -> list[
         rows = rows.filter(readable_q(user))
     shut_out = set(hidden or ())
     by_id = {row.pk: row for row in rows if row.incident_id not in shut_out}
-    cutoff = escalation_cutoff(today)
     page = [by_id[pk] for pk in ids if pk in by_id]
-    for row in page:
+    mark_lateness(page, today)
+    return page
+
+
+def mark_lateness(rows, today: dt.date) -> None:
+    """Sets `days_late` and `escalated` on each item, as the item lists show them."""
+    cutoff = escalation_cutoff(today)
+    for row in rows:
         row.days_late = row.days_overdue(today)
         row.escalated = bool(row.days_late) and row.due < cutoff
-    return page
 
 
 def facet_counts(user, filters: Filters, today: dt.date, *, hidden=None) -> dict:

@@ -71,6 +71,14 @@ def mail_server_unreachable(error: BaseException) -> bool:
     )  # fmt: skip
 
 
+def not_tried_note(not_tried: int) -> str:
+    """What a command adds to its failure message when the run stopped at an unreachable mail
+    server."""
+    if not not_tried:
+        return ""
+    return f"; the mail server could not be reached, so {not_tried} more were not tried"
+
+
 def absolute(path: str) -> str:
     return f"{settings.DEBRIEF_BASE_URL}{path}"
 

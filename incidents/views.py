@@ -162,9 +162,7 @@ def _open_items(items, today) -> dict:
         )
         .order_by(F("due").asc(nulls_last=True), "id")[:ITEM_LIMIT]
     )
-    for row in rows:
-        row.days_late = row.days_overdue(today)
-        row.escalated = bool(row.days_late) and row.due < cutoff
+    actions.mark_lateness(rows, today)
     first = rows[0] if rows else None
     return {
         "rows": rows,
@@ -198,8 +196,8 @@ def _recently_closed(items) -> dict:
 
 
 def _incidents_block(incidents) -> dict:
-    """The latest incidents (services and teams prefetched for the rows), and whether there are
-    more: one row more is read rather than counting them all."""
+    """The latest incidents (with their service and team links), and whether there are more: one
+    row more is read rather than counting them all."""
     rows = attach_links(incidents.for_list().order_by("-started_at", "-id")[: LATEST_INCIDENTS + 1])
     return {"incidents": rows[:LATEST_INCIDENTS], "more_incidents": len(rows) > LATEST_INCIDENTS}
 

@@ -3,7 +3,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from incidents.reminders import send_escalation_digests
+from incidents.reminders import not_tried_note, send_escalation_digests
 
 
 class Command(BaseCommand):
@@ -27,12 +27,7 @@ class Command(BaseCommand):
             f"overdue by more than {settings.DEBRIEF_ESCALATION_DAYS} days."
         )
         if result.failures:
-            not_tried = ""
-            if result.not_tried:
-                not_tried = (
-                    f"; the mail server could not be reached, so {result.not_tried} more were "
-                    "not tried"
-                )
+            not_tried = not_tried_note(result.not_tried)
             raise CommandError(
                 f"{len(result.failures)} digest(s) could not be sent{not_tried}. They go out on "
                 "the next run this week:\n  " + "\n  ".join(result.failures)

@@ -3,7 +3,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from incidents.reminders import due_reminders, send_reminders
+from incidents.reminders import due_reminders, not_tried_note, send_reminders
 
 
 class Command(BaseCommand):
@@ -44,12 +44,7 @@ class Command(BaseCommand):
             summary += f"; dropped {result.dropped} that no longer applied"
         self.stdout.write(summary + ".")
         if result.failures:
-            not_tried = ""
-            if result.not_tried:
-                not_tried = (
-                    f"; the mail server could not be reached, so {result.not_tried} more were "
-                    "not tried"
-                )
+            not_tried = not_tried_note(result.not_tried)
             raise CommandError(
                 f"{len(result.failures)} e-mail(s) could not be sent{not_tried}. Their "
                 "reminders stay recorded as unsent and go out on the next run:\n  "

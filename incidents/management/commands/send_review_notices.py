@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
+from incidents.reminders import not_tried_note
 from incidents.review import deliver_pending_notices
 
 
@@ -26,12 +27,7 @@ class Command(BaseCommand):
         result = deliver_pending_notices(older_than=dt.timedelta(minutes=max(0, older_than)))
         self.stdout.write(f"Sent {result.sent} review notice{'s' if result.sent != 1 else ''}.")
         if result.failures:
-            not_tried = ""
-            if result.not_tried:
-                not_tried = (
-                    f"; the mail server could not be reached, so {result.not_tried} more were "
-                    "not tried"
-                )
+            not_tried = not_tried_note(result.not_tried)
             raise CommandError(
                 f"{len(result.failures)} review notice(s) could not be sent{not_tried}. They "
                 "stay unsent and go out on the next run:\n  " + "\n  ".join(result.failures)
