@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from incidents import metrics
 from incidents.metrics import (
     base_incidents,
     build_report,
@@ -13,8 +14,10 @@ from incidents.metrics import (
     distributions,
     factor_categories,
     follow_through,
+    gather,
     incidents_by_service,
     monthly_counts,
+    overdue_by_team,
     percentile,
 )
 from incidents.models import ActionItem, Incident
@@ -51,12 +54,16 @@ def incident_with(detect_minutes, *, day=dt.date(2026, 5, 4), **overrides):
     return make_incident(**fields)
 
 
+def facts_for(user):
+    return gather(base_incidents(user, {}, TODAY), now=NOW)
+
+
 def report_for(user, **data):
     return build_report(user, data, today=TODAY, now=NOW)
 
 
 def test_percentile_is_linear_between_ranks():
-    """The reference the SQL is checked against: numpy's default / percentile_cont."""
+    """numpy's default and PostgreSQL's percentile_cont."""
     values = [2, 4, 6, 8, 100]
     assert percentile(values, 50) == 6
     assert percentile(values, 25) == 4
@@ -70,7 +77,7 @@ def test_distributions_match_hand_computed_values(user):
     for minutes in (8, 2, 100, 6, 4):
         incident_with(minutes)
     incident_with(1, status=Incident.Status.DRAFT)  # not published: not counted
-    detect, acknowledge, mitigate, resolve = distributions(base_incidents(user, {}, TODAY))
+    detect, acknowledge, mitigate, resolve = distributions(facts_for(user))
     assert detect.n == 5
     assert detect.median == pytest.approx(6 * 60)
     assert detect.p90 == pytest.approx(63.2 * 60)
@@ -85,7 +92,7 @@ def test_distributions_match_hand_computed_values(user):
 
 def test_single_incident_distribution(user):
     incident_with(7)
-    detect = distributions(base_incidents(user, {}, TODAY))[0]
+    detect = distributions(facts_for(user))[0]
     assert detect.n == 1 and detect.median == detect.p90 == 420
 
 
@@ -97,7 +104,7 @@ def test_months_by_severity_fill_the_range(user):
     incident_with(5, day=dt.date(2025, 1, 1), severity="SEV1")  # outside the default range
     since, until = date_range({}, TODAY)
     assert (since, until) == (dt.date(2025, 7, 1), TODAY)
-    months = monthly_counts(base_incidents(user, {}, TODAY), since, until)
+    months = monthly_counts(facts_for(user), since, until)
     assert len(months) == 12
     by_key = {m["key"]: m for m in months}
     assert by_key["2026-05"]["by_severity"] == {"SEV1": 1, "SEV2": 0, "SEV3": 1, "SEV4": 0}
@@ -139,7 +146,7 @@ def test_follow_through_outcomes_and_closing_windows(user):
     item("in_progress", due=TODAY + dt.timedelta(days=3), created_days_ago=10)
     # won't do
     item("wont_do", due=None, created_days_ago=70)
-    f = follow_through(base_incidents(user, {}, TODAY), today=TODAY, now=NOW)
+    f = follow_through(facts_for(user), today=TODAY)
     assert f.total == 5
     assert [n for _, _, n in f.outcomes] == [1, 1, 1, 1, 1]
     assert f.verified == 1 and f.share_verified == 0.5
@@ -156,7 +163,7 @@ def test_done_on_the_due_day_is_on_time(user):
     incident = incident_with(5)
     item = make_action_item(incident, status="done", due=dt.date(2026, 5, 10))
     ActionItem.objects.filter(pk=item.pk).update(completed_at=at(dt.date(2026, 5, 10), 23))
-    f = follow_through(base_incidents(user, {}, TODAY), today=TODAY, now=NOW)
+    f = follow_through(facts_for(user), today=TODAY)
     assert (f.done_on_time, f.done_late) == (1, 0)
 
 
@@ -169,7 +176,7 @@ def test_factor_categories_count_incidents_not_factors(user):
     b = incident_with(5, services=[checkout, search])
     make_factor(b, category="monitoring")
     make_factor(b, category="capacity")
-    incidents = base_incidents(user, {}, TODAY)
+    incidents = facts_for(user)
     assert [(c["key"], c["n"]) for c in factor_categories(incidents)] == [
         ("monitoring", 2),
         ("capacity", 1),
@@ -182,6 +189,54 @@ def test_factor_categories_count_incidents_not_factors(user):
         ("checkout", 2),
         ("search", 1),
     ]
+
+
+def test_negative_and_missing_durations_are_left_out(user):
+    """A detection time entered before the start is a typo, not a -5 minute detection."""
+    incident_with(10)
+    incident_with(20)
+    incident_with(-5)
+    detect, acknowledge, _mitigate, resolve = distributions(facts_for(user))
+    assert detect.n == 2 and (detect.minimum, detect.maximum) == (600, 1200)
+    assert detect.median == 900
+    assert acknowledge.n == 0 and acknowledge.percentiles == {}
+    assert resolve.n == 3
+
+
+def test_overdue_by_team_counts_open_items_past_due(user):
+    incident = incident_with(5)
+    ops, web, idle = make_team(name="Ops"), make_team(name="Web"), make_team(name="Idle")
+    for team, due, status in [
+        (web, TODAY - dt.timedelta(days=9), "open"),
+        (ops, TODAY - dt.timedelta(days=2), "open"),
+        (ops, TODAY - dt.timedelta(days=30), "in_progress"),
+        (ops, TODAY - dt.timedelta(days=90), "done"),  # done: not overdue
+        (web, TODAY, "open"),  # due today: not yet overdue
+        (idle, None, "open"),
+    ]:
+        make_action_item(incident, team=team, due=due, status=status)
+    rows = overdue_by_team(facts_for(user), today=TODAY)
+    assert [(r["team__name"], r["n"], r["oldest"]) for r in rows] == [
+        ("Ops", 2, TODAY - dt.timedelta(days=30)),
+        ("Web", 1, TODAY - dt.timedelta(days=9)),
+    ]
+    assert rows[0]["team__slug"] == ops.slug
+
+
+def test_a_long_range_reads_related_rows_by_subquery(user, monkeypatch):
+    """Past ID_LIST_LIMIT incidents the related rows are chosen by a subquery: same figures."""
+    service = make_service(name="checkout", slug="checkout")
+    for minutes in (3, 6):
+        incident = incident_with(minutes, services=[service], teams=[make_team()])
+        make_factor(incident, category="capacity")
+        make_action_item(incident, status="open", due=TODAY - dt.timedelta(days=1))
+    make_action_item(make_incident(status=Incident.Status.DRAFT), status="open")  # not counted
+    by_list = facts_for(user)
+    monkeypatch.setattr(metrics, "ID_LIST_LIMIT", 1)
+    by_subquery = facts_for(user)
+    assert len(by_list.items) == 2 and len(by_list.factors) == 2 and len(by_list.services) == 2
+    for name in ("incidents", "items", "factors", "services"):
+        assert sorted(getattr(by_subquery, name)) == sorted(getattr(by_list, name)), name
 
 
 def test_filters_by_team_service_and_dates(user):
