@@ -296,8 +296,8 @@ def metrics(request):
     context = {
         "filters": filters,
         "report": report,
-        "teams": Team.objects.only("name", "slug"),
-        "services": Service.objects.only("name", "slug"),
+        "teams": report["all_teams"],
+        "services": report["all_services"],
     }
     template = "incidents/metrics.html" + ("#report" if wants_partial(request) else "")
     return render(request, template, context)

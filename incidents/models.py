@@ -384,6 +384,21 @@ class Incident(MarkdownFieldsMixin, models.Model):
             models.Index(fields=["status", "visibility", "id"], name="incident_status_visibility"),
             # "Recently published" on the home page reads ten rows in order instead of sorting.
             models.Index(fields=["status", "-published_at"], name="incident_status_published"),
+            # /metrics/ reads the durations of a year of published incidents from the index
+            # alone instead of ≈900 wide rows (SQLite at 10,000 incidents: 3.1 → 2.0 ms).
+            models.Index(
+                fields=[
+                    "status",
+                    "started_at",
+                    "id",
+                    "severity",
+                    "detected_at",
+                    "acknowledged_at",
+                    "mitigated_at",
+                    "resolved_at",
+                ],
+                name="incident_durations",
+            ),
         ]
 
     def __str__(self):
@@ -597,7 +612,10 @@ class ContributingFactor(MarkdownFieldsMixin, models.Model):
 
     markdown_fields = ("description",)
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="factors")
+    # Indexed by factor_incident_category, which starts with it.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="factors", db_index=False
+    )
     category = models.CharField(max_length=20, choices=FactorCategory.choices)
     description = models.TextField()
     description_html = models.TextField(blank=True, editable=False)
@@ -610,7 +628,11 @@ class ContributingFactor(MarkdownFieldsMixin, models.Model):
 
     class Meta:
         ordering = ["position", "id"]
-        indexes = [models.Index(fields=["category"], name="factor_category")]
+        indexes = [
+            models.Index(fields=["category"], name="factor_category"),
+            # /metrics/ reads the categories of a year's incidents from the index alone.
+            models.Index(fields=["incident", "category"], name="factor_incident_category"),
+        ]
 
     def __str__(self):
         return f"{self.get_category_display()}: {self.description[:60]}"
@@ -658,7 +680,10 @@ class ActionItem(MarkdownFieldsMixin, models.Model):
     OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
     markdown_fields = ("description", "evidence")
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="action_items")
+    # Indexed by action_follow_through, which starts with it.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="action_items", db_index=False
+    )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     description_html = models.TextField(blank=True, editable=False)
@@ -702,6 +727,19 @@ class ActionItem(MarkdownFieldsMixin, models.Model):
             models.Index(fields=["team", "status", "due"], name="action_team_status"),
             models.Index(fields=["owner", "status", "due"], name="action_owner_status"),
             models.Index(fields=["priority", "status"], name="action_priority_status"),
+            # What became of the items of a year's incidents (/metrics/), from the index alone.
+            models.Index(
+                fields=[
+                    "incident",
+                    "status",
+                    "due",
+                    "team",
+                    "verified_effective_at",
+                    "created_at",
+                    "completed_at",
+                ],
+                name="action_follow_through",
+            ),
         ]
 
     def __str__(self):

@@ -55,7 +55,7 @@ def incident_with(detect_minutes, *, day=dt.date(2026, 5, 4), **overrides):
 
 
 def facts_for(user):
-    return gather(base_incidents(user, {}, TODAY), now=NOW)
+    return gather(base_incidents(user, {}, TODAY), today=TODAY, now=NOW)
 
 
 def report_for(user, **data):
@@ -146,7 +146,7 @@ def test_follow_through_outcomes_and_closing_windows(user):
     item("in_progress", due=TODAY + dt.timedelta(days=3), created_days_ago=10)
     # won't do
     item("wont_do", due=None, created_days_ago=70)
-    f = follow_through(facts_for(user), today=TODAY)
+    f = follow_through(facts_for(user))
     assert f.total == 5
     assert [n for _, _, n in f.outcomes] == [1, 1, 1, 1, 1]
     assert f.verified == 1 and f.share_verified == 0.5
@@ -163,7 +163,7 @@ def test_done_on_the_due_day_is_on_time(user):
     incident = incident_with(5)
     item = make_action_item(incident, status="done", due=dt.date(2026, 5, 10))
     ActionItem.objects.filter(pk=item.pk).update(completed_at=at(dt.date(2026, 5, 10), 23))
-    f = follow_through(facts_for(user), today=TODAY)
+    f = follow_through(facts_for(user))
     assert (f.done_on_time, f.done_late) == (1, 0)
 
 
@@ -215,7 +215,7 @@ def test_overdue_by_team_counts_open_items_past_due(user):
         (idle, None, "open"),
     ]:
         make_action_item(incident, team=team, due=due, status=status)
-    rows = overdue_by_team(facts_for(user), today=TODAY)
+    rows = overdue_by_team(facts_for(user))
     assert [(r["team__name"], r["n"], r["oldest"]) for r in rows] == [
         ("Ops", 2, TODAY - dt.timedelta(days=30)),
         ("Web", 1, TODAY - dt.timedelta(days=9)),
@@ -234,8 +234,9 @@ def test_a_long_range_reads_related_rows_by_subquery(user, monkeypatch):
     by_list = facts_for(user)
     monkeypatch.setattr(metrics, "ID_LIST_LIMIT", 1)
     by_subquery = facts_for(user)
-    assert len(by_list.items) == 2 and len(by_list.factors) == 2 and len(by_list.services) == 2
-    for name in ("incidents", "items", "factors", "services"):
+    assert sum(group[-2] for group in by_list.item_groups) == 2
+    assert len(by_list.factors) == 2 and len(by_list.services) == 2
+    for name in ("incidents", "item_groups", "factors", "services"):
         assert sorted(getattr(by_subquery, name)) == sorted(getattr(by_list, name)), name
 
 
