@@ -1,9 +1,9 @@
 """Trends across incidents, and the home page's look back.
 
 Plain functions, testable without HTTP. The report reads a few columns of the incidents in
-range and of their action items, factors and services — four queries whatever the number of
-incidents — and counts and ranks them in Python; every figure counts only the published
-write-ups the reader may open. Durations are shown as distributions (median, the
+range, their action items grouped by outcome, their factors and services — six queries with
+the team and service lists, whatever the number of incidents — and counts and ranks them in
+Python; every figure counts only the published write-ups the reader may open. Durations are shown as distributions (median, the
 90th percentile, a box plot), never as a single average that one long outage would distort.
 """
 
