@@ -17,7 +17,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -244,7 +243,7 @@ def board_context(
     hidden = actions.hidden_incident_ids(request.user)
     if with_rows:
         items = actions.filtered_items(request.user, filters, today, hidden=hidden)
-        page = Paginator(items.values_list("pk", flat=True), PER_PAGE).get_page(params.get("page"))
+        page = actions.page_of_ids(items, params.get("page"), PER_PAGE)
         page.object_list = actions.rows_for_page(
             list(page.object_list), request.user, today, hidden=hidden
         )

@@ -13,6 +13,7 @@ import datetime as dt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
 from django.core.validators import URLValidator
 from django.db import connection, transaction
 from django.db.models import (
@@ -27,6 +28,7 @@ from django.db.models import (
     Q,
     Value,
     When,
+    Window,
 )
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -474,6 +476,32 @@ ROW_FIELDS = (
     "team__name", "team__slug",
     "owner__username", "owner__first_name", "owner__last_name",
 )  # fmt: skip
+
+
+def page_of_ids(items, number, per_page: int) -> Page:
+    """Page `number` of the items' ids, as `Paginator.get_page` gives it.
+
+    PostgreSQL reads the page and the total in one query, COUNT(*) OVER () beside each id: a
+    round trip and a second scan fewer (/actions/ at 10,000 incidents: 4.0 → 2.9 ms). SQLite
+    counts apart, because there the page's LIMIT stops early on the index and the window would
+    read every row (1.8 → 2.8 ms)."""
+    paginator = Paginator(items.values_list("pk", flat=True), per_page)
+    try:
+        wanted = int(number)
+    except (TypeError, ValueError):
+        wanted = 0
+    if connection.vendor == "postgresql" and wanted >= 1:
+        start = (wanted - 1) * per_page
+        rows = list(
+            items.annotate(total=Window(Count("*"))).values_list("pk", "total")[
+                start : start + per_page
+            ]
+        )
+        if rows:
+            paginator.count = rows[0][1]
+            return paginator._get_page([pk for pk, _total in rows], wanted, paginator)
+    # Not a page number, past the last page, or SQLite: as Paginator does it.
+    return paginator.get_page(number)
 
 
 def rows_for_page(ids: list[int], user, today: dt.date, *, hidden=None) -> list[ActionItem]:

@@ -358,3 +358,26 @@ def test_only_reviewers_verify_and_only_done_items(user):
         actions.mark_verified(item=make_action_item(incident, status="done", evidence="x"), by=user)
     with pytest.raises(actions.ActionError, match="done"):
         actions.mark_verified(item=make_action_item(incident), by=reviewer)
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, "3", 4, 99, 0, -1, "last", "", None, "2.5"])
+def test_a_page_of_ids_is_what_the_paginator_gives(number):
+    """On PostgreSQL the page and the total come from one windowed query; whatever the page
+    asked for, the result must be Django's own."""
+    from django.core.paginator import Paginator
+
+    incident = make_incident()
+    for n in range(7):
+        make_action_item(incident, due=timezone.localdate() + dt.timedelta(days=n % 3))
+    items = ActionItem.objects.order_by("due", "id")
+    expected = Paginator(items.values_list("pk", flat=True), 3).get_page(number)
+    page = actions.page_of_ids(items, number, 3)
+    assert page.number == expected.number
+    assert list(page.object_list) == list(expected.object_list)
+    assert page.paginator.count == 7 and page.paginator.num_pages == 3
+    assert page.has_next() == expected.has_next()
+
+
+def test_a_page_of_no_ids():
+    page = actions.page_of_ids(ActionItem.objects.order_by("id"), 1, 3)
+    assert list(page.object_list) == [] and page.paginator.count == 0 and page.number == 1
