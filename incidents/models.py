@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -57,9 +57,9 @@ class Link(NamedTuple):
 
 
 def attach_links(incidents) -> list:
-    """Give each incident row `service_links` and `team_links` (name and URL, by name), in two
-    flat queries. prefetch_related built a model instance per link and its through row: 6.4 ms
-    for the 36 rows of the home page, against 0.8 ms."""
+    """Give each incident row `service_links` and `team_links` (name and URL, by name), in one
+    flat query. prefetch_related built a model instance per link and its through row: 6.4 ms
+    for the 36 rows of the home page, against 0.8 ms (and one round trip, not two)."""
     incidents = list(incidents)
     rows_by_id = defaultdict(list)
     for incident in incidents:
@@ -67,20 +67,22 @@ def attach_links(incidents) -> list:
         rows_by_id[incident.pk].append(incident)
     if not rows_by_id:
         return incidents
-    links = (
-        (Incident.services.through, "service", "service_links", "service_detail"),
-        (Incident.teams.through, "team", "team_links", "team_detail"),
+    ids = list(rows_by_id)
+    kind = Value("service_links", output_field=models.CharField())
+    services = Incident.services.through.objects.filter(incident_id__in=ids).values_list(
+        kind, "incident_id", "service__name", "service__slug"
     )
-    for through, related, attribute, url_name in links:
-        pairs = (
-            through.objects.filter(incident_id__in=list(rows_by_id))
-            .order_by(f"{related}__name")
-            .values_list("incident_id", f"{related}__name", f"{related}__slug")
-        )
-        for incident_id, name, slug in pairs:
-            link = Link(name, slug_url(url_name, slug))
-            for incident in rows_by_id[incident_id]:
-                getattr(incident, attribute).append(link)
+    kind = Value("team_links", output_field=models.CharField())
+    teams = Incident.teams.through.objects.filter(incident_id__in=ids).values_list(
+        kind, "incident_id", "team__name", "team__slug"
+    )
+    url_names = {"service_links": "service_detail", "team_links": "team_detail"}
+    for attribute, incident_id, name, slug in sorted(
+        services.union(teams, all=True), key=lambda row: row[2]
+    ):
+        link = Link(name, slug_url(url_names[attribute], slug))
+        for incident in rows_by_id[incident_id]:
+            getattr(incident, attribute).append(link)
     return incidents
 
 

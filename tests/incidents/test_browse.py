@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from incidents.browse_views import filter_incidents
+from incidents.browse_views import filter_choices, filter_incidents
 from incidents.models import Incident
 from tests.factories import (
     make_entry,
@@ -250,3 +250,21 @@ def test_rows_link_their_services_and_teams_by_name(
     body = client_logged_in.get("/incidents/").content.decode()
     assert 'href="/services/checkout/">checkout</a>' in body
     assert 'href="/teams/payments/">Payments</a>' in body
+
+
+def test_filter_choices_come_in_one_query_by_name(django_assert_num_queries):
+    payments = make_team(name="Payments", slug="payments")
+    make_team(name="Atlas", slug="atlas")
+    make_service(name="search", slug="search")
+    make_service(name="checkout", slug="checkout", team=payments)
+    make_tag(name="deploy", slug="deploy")
+    with django_assert_num_queries(1):
+        teams, services, tags = filter_choices()
+    assert [(t.name, t.slug) for t in teams] == [("Atlas", "atlas"), ("Payments", "payments")]
+    assert [s.slug for s in services] == ["checkout", "search"]
+    checkout, search = services
+    assert checkout.team.name == "Payments" and checkout.team.get_absolute_url().endswith(
+        "/payments/"
+    )
+    assert search.team is None
+    assert [(t.name, t.slug) for t in tags] == [("deploy", "deploy")]
