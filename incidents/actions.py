@@ -489,7 +489,7 @@ def page_of_ids(items, number, per_page: int) -> Page:
     try:
         wanted = int(number)
     except (TypeError, ValueError):
-        wanted = 0
+        wanted = 1  # what Paginator.get_page makes of no page or a word
     if connection.vendor == "postgresql" and wanted >= 1:
         start = (wanted - 1) * per_page
         rows = list(
@@ -500,7 +500,7 @@ def page_of_ids(items, number, per_page: int) -> Page:
         if rows:
             paginator.count = rows[0][1]
             return paginator._get_page([pk for pk, _total in rows], wanted, paginator)
-    # Not a page number, past the last page, or SQLite: as Paginator does it.
+    # Below 1 or past the last page (both give the last page), or SQLite: as Paginator does.
     return paginator.get_page(number)
 
 

@@ -381,3 +381,16 @@ def test_a_page_of_ids_is_what_the_paginator_gives(number):
 def test_a_page_of_no_ids():
     page = actions.page_of_ids(ActionItem.objects.order_by("id"), 1, 3)
     assert list(page.object_list) == [] and page.paginator.count == 0 and page.number == 1
+
+
+@pytest.mark.parametrize("number", [None, 1, 2])
+def test_postgresql_reads_a_page_and_its_total_in_one_query(number, django_assert_num_queries):
+    from django.db import connection
+
+    incident = make_incident()
+    for _ in range(5):
+        make_action_item(incident)
+    items = ActionItem.objects.order_by("id")
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        page = actions.page_of_ids(items, number, 3)
+        assert page.paginator.count == 5 and len(list(page.object_list)) in (2, 3)
