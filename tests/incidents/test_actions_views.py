@@ -392,3 +392,24 @@ def test_incident_page_shows_evidence_verification_and_overdue(client_logged_in)
     body = client_logged_in.get(incident.get_absolute_url()).content.decode()
     assert "Verified effective" in body and f'href="{LINK}"' in body
     assert "Overdue" in body
+
+
+def test_the_kept_bulk_fields_are_what_a_blank_form_renders(client, django_user_model):
+    """The bulk bar's blank fields are rendered once per process; they must not drift from a
+    fresh rendering, and a form sent back with errors must show its errors, not the blank."""
+    from django.template.loader import render_to_string
+
+    from incidents.action_views import BulkForm, blank_bulk_fields
+
+    fresh = render_to_string("incidents/actions.html#bulk_fields", {"bulk_form": BulkForm()})
+    assert blank_bulk_fields() == fresh
+    assert 'name="status"' in fresh and 'name="reason"' in fresh
+
+    user = make_user()
+    client.force_login(user)
+    make_action_item(make_incident(authors=[user]))
+    page = client.get("/actions/").content.decode()
+    assert fresh.strip() in page
+    refused = client.post("/actions/bulk/", {"due": "not a date", "items": ["1"]})
+    assert refused.status_code == 200  # validation errors re-render in place (debrief.js)
+    assert "Enter a valid date." in refused.content.decode()
