@@ -128,26 +128,41 @@ def visible_items(user, *, hidden: list[int] | None = None):
     names the action item table directly, so do not nest it as a subquery of another query
     on that table — use `hidden_incidents_q(user, field)` for that.
     """
-    if not user.is_authenticated:
-        return ActionItem.objects.none()
-    if user.is_superuser:
-        return ActionItem.objects.all()
-    if hidden is None:
-        hidden = hidden_incident_ids(user)
-    if not hidden:
-        return ActionItem.objects.all()
-    if len(hidden) > HIDDEN_LIST_LIMIT:
-        # A person shut out of very many write-ups: a subquery beats a huge parameter list.
-        return ActionItem.objects.exclude(hidden_incidents_q(user, "incident_id"))
-    # The ids are integers read from the database, written into the SQL as they are: passing
-    # hundreds of them as parameters cost ≈2 ms of Python per query for the ORM to prepare.
-    table = ActionItem._meta.db_table
-    listed = ",".join(str(int(pk)) for pk in hidden)
     # The (status, due, id, incident) index answers this without reading the item rows.
-    return ActionItem.objects.extra(where=[f'"{table}"."incident_id" NOT IN ({listed})'])
+    return _without_hidden(ActionItem.objects.all(), "incident_id", user, hidden)
+
+
+def readable_incidents(user, *, hidden: list[int] | None = None):
+    """`Incident.objects.visible_to(user)`, asked the cheap way for lists: the few non-public
+    incidents this person may not read are left out by id, so counting and paging read an index
+    alone instead of testing every row's visibility, and Python builds no EXISTS tests. Count
+    and first page of /incidents/ at 10,000 incidents: 9.2 → 5.0 ms on PostgreSQL, 6.7 → 5.9 ms
+    on SQLite. `tests/incidents/test_hidden.py` checks both give the same incidents."""
+    return _without_hidden(Incident.objects.all(), "id", user, hidden)
 
 
 HIDDEN_LIST_LIMIT = 5000
+
+
+def _without_hidden(queryset, column: str, user, hidden: list[int] | None):
+    """`queryset` without the rows whose `column` names an incident `user` may not read."""
+    if not user.is_authenticated:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    if hidden is None:
+        hidden = hidden_incident_ids(user)
+    if not hidden:
+        return queryset
+    if len(hidden) > HIDDEN_LIST_LIMIT:
+        # A person shut out of very many write-ups: a subquery beats a huge parameter list.
+        field = "pk" if column == "id" else column
+        return queryset.exclude(hidden_incidents_q(user, field))
+    # The ids are integers read from the database, written into the SQL as they are: passing
+    # hundreds of them as parameters cost ≈2 ms of Python per query for the ORM to prepare.
+    table = queryset.model._meta.db_table
+    listed = ",".join(str(int(pk)) for pk in hidden)
+    return queryset.extra(where=[f'"{table}"."{column}" NOT IN ({listed})'])
 
 
 def hidden_incident_ids(user) -> list[int]:

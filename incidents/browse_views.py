@@ -204,7 +204,7 @@ def incident_list(request):
     form = BrowseFilterForm(request.GET)
     form.is_valid()  # invalid fields are reported; the valid ones still filter
     data = form.cleaned_data
-    incidents = filter_incidents(Incident.objects.visible_to(request.user).for_list(), data)
+    incidents = filter_incidents(actions.readable_incidents(request.user).for_list(), data)
     results = search_incidents(incidents, data.get("q", ""))
     if not isinstance(results, RankedSearch):
         results = FromNearerEnd(results.order_by("-started_at", "-id"))
