@@ -11,11 +11,11 @@ warm-up, then several runs of N timed requests per page, round-robin; p50, p95 a
 of SQL queries are printed, with the target each page must meet at 10,000 incidents.
 
 A shared VM has slow spells of seconds to minutes in which everything, the same code
-included, runs up to 2x slower: the neighbours are busy. Each figure is the median over the
-runs (each run's own p50 and p95), with the spread of the runs' p95 printed beside it, and
-the machine's pace (a fixed template and a fixed query) is taken before and
-after every run: a run is measured in a quiet spell, and one that met a slow spell is set
-aside and measured again (at most 10 times; how many is printed).
+included, runs up to 2.5x slower: the neighbours are busy. Each figure is the median over the
+runs (each run's own p50 and p95), with the spread of the runs' p95 printed beside it. The
+machine's pace (a fixed template and a fixed query) is probed between the rounds of every
+run; a run whose pace is over 1.25x the quickest seen is set aside and measured again, at
+most 6 times, after waiting up to 30 s for a quiet spell. How many were set aside is printed.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def worker(size: int, repeat: int, runs: int, quickest: float | None = None) -> 
 # A run counts when the machine's pace before and after it is within this factor of the
 # quickest pace seen; a run that meets a slow spell is set aside and measured again, at most
 # MAX_SET_ASIDE times, and a wait for a quiet spell lasts at most QUIET_WAIT seconds.
-QUIET, MAX_SET_ASIDE, QUIET_WAIT = 1.25, 10, 60
+QUIET, MAX_SET_ASIDE, QUIET_WAIT = 1.25, 6, 30
 
 
 def wait_for_quiet(probe, quickest: float) -> None:
