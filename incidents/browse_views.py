@@ -140,7 +140,7 @@ def home(request):
     )
     on_this_day = trends.on_this_day(user, today)
     reread = trends.weekly_reread(user, today)
-    # One pair of queries for the services and teams of every row on the page.
+    # One query for the services and teams of every row on the page.
     rows = [*my_drafts, *reviews_waiting, *recent, *on_this_day, *([reread] if reread else [])]
     attach_links(rows)
     my_teams = list(

@@ -67,14 +67,12 @@ def attach_links(incidents) -> list:
         rows_by_id[incident.pk].append(incident)
     if not rows_by_id:
         return incidents
-    ids = list(rows_by_id)
-    kind = Value("service_links", output_field=models.CharField())
+    ids, text = list(rows_by_id), models.CharField()
     services = Incident.services.through.objects.filter(incident_id__in=ids).values_list(
-        kind, "incident_id", "service__name", "service__slug"
+        Value("service_links", text), "incident_id", "service__name", "service__slug"
     )
-    kind = Value("team_links", output_field=models.CharField())
     teams = Incident.teams.through.objects.filter(incident_id__in=ids).values_list(
-        kind, "incident_id", "team__name", "team__slug"
+        Value("team_links", text), "incident_id", "team__name", "team__slug"
     )
     url_names = {"service_links": "service_detail", "team_links": "team_detail"}
     for attribute, incident_id, name, slug in sorted(
