@@ -28,16 +28,13 @@ from .viewutils import get_visible_incident
 
 @require_GET
 def incident_detail(request, slug):
-    incident = get_visible_incident(request, slug, Incident.objects.with_detail())
-    timeline = list(incident.timeline_entries.all())
+    incident = get_visible_incident(request, slug, Incident.objects.select_related("created_by"))
     return render(
         request,
         "incidents/detail.html",
         {
             "incident": incident,
-            "timeline": timeline,
-            "factors": list(incident.factors.all()),
-            "action_items": list(incident.action_items.all()),
+            **incident.detail_parts(),
             "can_edit": incident.can_edit(request.user),
             "today": timezone.localdate(),
         },

@@ -37,7 +37,7 @@ def test_list_pages_have_a_fixed_number_of_queries(
 def test_detail_page_has_a_fixed_number_of_queries(client_logged_in, django_assert_max_num_queries):
     small = build(1)
     few = count_queries(
-        client_logged_in, small.get_absolute_url(), django_assert_max_num_queries, 12
+        client_logged_in, small.get_absolute_url(), django_assert_max_num_queries, 10
     )
     big = make_incident()
     entries = [make_entry(big) for _ in range(25)]
@@ -46,6 +46,6 @@ def test_detail_page_has_a_fixed_number_of_queries(client_logged_in, django_asse
     for _ in range(6):
         make_action_item(big)
     many = count_queries(
-        client_logged_in, big.get_absolute_url(), django_assert_max_num_queries, 12
+        client_logged_in, big.get_absolute_url(), django_assert_max_num_queries, 10
     )
     assert few == many

@@ -5,12 +5,14 @@ from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 
-from incidents.models import Incident
+from incidents.models import Answer, GuidedQuestion, Incident
 from tests.factories import (
     make_action_item,
     make_entry,
     make_factor,
     make_incident,
+    make_service,
+    make_tag,
     make_team,
     make_user,
 )
@@ -69,6 +71,39 @@ def test_detail_shows_the_whole_write_up(client_logged_in):
                  "47 min", "Payments"):  # fmt: skip
         assert text in body, text
     assert f'href="#entry-{entry.pk}"' in body
+
+
+def test_detail_links_chips_and_lists_each_factors_evidence_in_timeline_order(client_logged_in):
+    """The incident page reads its links, evidence and answers without prefetch_related:
+    each factor keeps only its own evidence, in timeline order, and the chips link out."""
+    service = make_service(name="Checkout", slug="checkout")
+    tag = make_tag(name="dns", slug="dns")
+    team = make_team(name="Payments", slug="payments")
+    incident = make_incident(services=[service], teams=[team], tags=[tag])
+    late = make_entry(incident, at=incident.started_at + dt.timedelta(minutes=30), kind="alert")
+    early = make_entry(incident, at=incident.started_at + dt.timedelta(minutes=5))
+    unused = make_entry(incident, at=incident.started_at + dt.timedelta(minutes=10))
+    both = make_factor(incident, description="Both entries", evidence=[late, early])
+    one = make_factor(incident, description="Only the alert", evidence=[late])
+    none = make_factor(incident, description="No evidence")
+    question = GuidedQuestion.objects.create(prompt="What did the dashboards show?")
+    Answer.objects.create(incident=incident, question=question, text="A flat *line*.")
+    other = make_incident()
+    make_factor(other, evidence=[make_entry(other)])
+
+    response = client_logged_in.get(incident.get_absolute_url())
+    body = response.content.decode()
+    assert response.status_code == 200
+    for url, text in (("/services/checkout/", "Checkout"), ("/teams/payments/", "Payments"),
+                      ("/tags/dns/", "#dns")):  # fmt: skip
+        assert f'href="{url}">{text}</a>' in body, url
+    assert "services=checkout" in body  # the similar-incidents query carries the services
+    factors = {factor.pk: factor for factor in response.context["factors"]}
+    assert [e.pk for e in factors[both.pk].evidence_entries] == [early.pk, late.pk]
+    assert [e.pk for e in factors[one.pk].evidence_entries] == [late.pk]
+    assert factors[none.pk].evidence_entries == []
+    assert f'href="#entry-{unused.pk}"' not in body
+    assert "What did the dashboards show?" in body and "<em>line</em>" in body
 
 
 def test_detail_marks_overdue_action_items(client_logged_in):
