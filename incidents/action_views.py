@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -249,13 +250,18 @@ def board_context(
     filters = actions.Filters.from_params(params)
     filters.resolve(teams=teams, viewer=request.user)
     page = None
-    # Counting, paging and the facets leave out the same write-ups: look them up once.
-    hidden = actions.hidden_incident_ids(request.user)
+    # Paging and the facets leave out the same write-ups: the facets' three queries share
+    # their ids, looked up once. A page alone is one query, and PostgreSQL tests the rule
+    # inside it, as a subquery it runs once: a round trip and a list of hundreds of ids fewer
+    # (/actions/ ≈1.4 ms less). SQLite pages faster from the list.
+    in_query = not with_counts and connection.vendor == "postgresql"
+    hidden = actions.IN_QUERY if in_query else actions.hidden_incident_ids(request.user)
     if with_rows:
         items = actions.filtered_items(request.user, filters, today, hidden=hidden)
         page = actions.page_of_ids(items, params.get("page"), PER_PAGE)
+        # Chosen among the readable items a moment ago: nothing to check again.
         page.object_list = actions.rows_for_page(
-            list(page.object_list), request.user, today, hidden=hidden
+            list(page.object_list), request.user, today, readable=True
         )
     query = urlencode(filters.params())
     context = {

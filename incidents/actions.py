@@ -144,7 +144,11 @@ def readable_incidents(user, *, hidden: list[int] | None = None):
 HIDDEN_LIST_LIMIT = 5000
 
 
-def _without_hidden(queryset, column: str, user, hidden: list[int] | None):
+# Pass as `hidden` to test the rule inside the query itself, as an uncorrelated subquery.
+IN_QUERY = "in query"
+
+
+def _without_hidden(queryset, column: str, user, hidden: list[int] | str | None):
     """`queryset` without the rows whose `column` names an incident `user` may not read."""
     if not user.is_authenticated:
         return queryset.none()
@@ -154,7 +158,7 @@ def _without_hidden(queryset, column: str, user, hidden: list[int] | None):
         hidden = hidden_incident_ids(user)
     if not hidden:
         return queryset
-    if len(hidden) > HIDDEN_LIST_LIMIT:
+    if hidden == IN_QUERY or len(hidden) > HIDDEN_LIST_LIMIT:
         # A person shut out of very many write-ups: a subquery beats a huge parameter list.
         field = "pk" if column == "id" else column
         return queryset.exclude(hidden_incidents_q(user, field))
@@ -525,18 +529,21 @@ def page_of_ids(items, number, per_page: int) -> Page:
     return paginator.get_page(number)
 
 
-def rows_for_page(ids: list[int], user, today: dt.date, *, hidden=None) -> list[ActionItem]:
+def rows_for_page(
+    ids: list[int], user, today: dt.date, *, hidden=None, readable: bool = False
+) -> list[ActionItem]:
     """One narrow query for the rows of a page, in the page's order, with permissions and the
     lateness the table shows worked out here rather than in the template.
 
-    Every row shown is checked against what `user` may read once more: against `hidden`
-    (from `hidden_incident_ids`, the same rule) when the caller has it, else in SQL."""
+    Ids that come from elsewhere than a query of readable items (`readable`) are checked
+    against what `user` may read: against `hidden` (from `hidden_incident_ids`, the same rule)
+    when the caller has it, else in SQL."""
     rows = with_permissions(
         ActionItem.objects.select_related("incident", "team", "owner").only(*ROW_FIELDS), user
     ).filter(pk__in=ids)
-    if hidden is None:
+    if hidden is None and not readable:
         rows = rows.filter(readable_q(user))
-    shut_out = set(hidden or ())
+    shut_out = set() if readable else set(hidden or ())
     by_id = {row.pk: row for row in rows if row.incident_id not in shut_out}
     page = [by_id[pk] for pk in ids if pk in by_id]
     mark_lateness(page, today)

@@ -48,6 +48,9 @@ def test_hidden_set_is_exactly_what_visible_to_refuses(kind, monkeypatch):
     assert set(kept.values_list("pk", flat=True)) == readable
     # Left out by id, as the incident list does; and past the id-list limit, by subquery.
     assert set(actions.readable_incidents(reader).values_list("pk", flat=True)) == readable
+    # Tested inside the query, as the dashboard pages on PostgreSQL.
+    in_query = actions.readable_incidents(reader, hidden=actions.IN_QUERY)
+    assert set(in_query.values_list("pk", flat=True)) == readable
     monkeypatch.setattr(actions, "HIDDEN_LIST_LIMIT", 1)
     assert set(actions.readable_incidents(reader).values_list("pk", flat=True)) == readable
     # Among published incidents only (metrics, "on this day", the weekly re-read).
