@@ -81,6 +81,37 @@ def test_changeable_by_owner_team_authors_reviewers_and_staff():
     assert not actions.can_verify(author, item)
 
 
+def test_page_permissions_follow_the_same_rules_as_the_annotations():
+    """`attach_permissions` (the dashboard's rows) answers exactly as `with_permissions`
+    (the SQL rules) for every way a person can be tied to an item, and for none."""
+    owner, member, lead, author, reviewer, outsider = (make_user() for _ in range(6))
+    staff = make_user(is_staff=True)
+    team, other_team = make_team(lead=lead), make_team()
+    team.members.add(member)
+    incident = make_incident(authors=[author], reviewers=[reviewer])
+    other_incident = make_incident(authors=[outsider])
+    items = [
+        make_action_item(incident, team=team, owner=owner),
+        make_action_item(incident, team=other_team),
+        make_action_item(other_incident, team=team),
+        make_action_item(other_incident, team=other_team, owner=member),
+        make_action_item(other_incident, team=other_team),
+    ]
+    ids = [item.pk for item in items]
+    seen = set()
+    for person in (owner, member, lead, author, reviewer, outsider, staff):
+        expected = {  # SQL may answer NULL for "no": compare truth values
+            row.pk: (bool(row.can_change), bool(row.can_verify))
+            for row in actions.with_permissions(ActionItem.objects.filter(pk__in=ids), person)
+        }
+        rows = list(ActionItem.objects.filter(pk__in=ids))
+        actions.attach_permissions(rows, person)
+        assert {row.pk: (row.can_change, row.can_verify) for row in rows} == expected, person
+        seen |= set(expected.values())
+    assert seen == {(True, True), (True, False), (False, False)}  # every answer was tested
+    actions.attach_permissions([], outsider)  # an empty page needs no query
+
+
 # --- Filters -------------------------------------------------------------------------------------
 
 
