@@ -61,6 +61,23 @@ class BrowseFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )  # fmt: skip
 
+    def selects(self) -> dict:
+        """The choice filters as the template writes them out: name, label, whether the value
+        was refused, and (value, text, selected) options. Five widgets rendered through
+        Django's form templates cost ≈2.5 ms a list page."""
+        return {
+            name: {
+                "name": name,
+                "label": self.fields[name].label or name.capitalize(),
+                "error": name in self.errors,
+                "options": [
+                    (value, text, str(value) == (self[name].value() or ""))
+                    for value, text in self.fields[name].choices
+                ],
+            }
+            for name in ("status", "severity", "category")
+        }
+
     def clean_q(self):
         # Long input is cut, not refused: a pasted paragraph still searches.
         return self.cleaned_data["q"][:MAX_QUERY_CHARS]

@@ -199,6 +199,22 @@ def test_list_bad_filters_never_crash(client_logged_in):
     assert response.status_code == 200
 
 
+def test_list_filter_form_keeps_the_choices_and_points_at_refused_values(client_logged_in):
+    """The filter form is written out by hand (not through widget templates): what was
+    chosen stays selected, and a refused value is marked invalid and tied to its message."""
+    body = client_logged_in.get(
+        "/incidents/?status=published&category=monitoring&severity=SEV99&since=2024-01-01&until=soon"
+    ).content.decode()
+    assert '<option value="published" selected>Published</option>' in body
+    assert '<option value="monitoring" selected>Monitoring &amp; alerting gap</option>' in body
+    assert '<option value="SEV1">' in body and "SEV99" not in body.split("</form>")[0]
+    assert 'id="id_since" value="2024-01-01">' in body
+    for name in ("severity", "until"):
+        assert f'aria-invalid="true" aria-describedby="id_{name}_error"' in body, name
+        assert f'<p id="id_{name}_error">' in body, name
+    assert 'aria-describedby="id_status_error"' not in body
+
+
 def test_list_date_range_backwards_shows_message(client_logged_in):
     response = client_logged_in.get("/incidents/?since=2026-05-01&until=2026-01-01")
     assert b"must not be before its start" in response.content
