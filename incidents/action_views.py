@@ -206,8 +206,15 @@ class PreferencesForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        zones = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
-        self.fields["timezone"].choices = [(zone, zone.replace("_", " ")) for zone in zones]
+        self.fields["timezone"].choices = time_zone_choices()
+
+
+@functools.cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA zone, as (name, readable name). Read once per process: listing them walks
+    the zone database on disk."""
+    zones = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+    return [(zone, zone.replace("_", " ")) for zone in zones]
 
 
 # --- Helpers -------------------------------------------------------------------------------------

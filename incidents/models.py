@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -489,22 +490,25 @@ class Incident(MarkdownFieldsMixin, models.Model):
     def people(self) -> dict[str, list]:
         """Authors and reviewers in one query (pages show both and check both)."""
         User = get_user_model()
+        authors = Incident.authors.through._meta.db_table
+        reviewers = Incident.reviewers.through._meta.db_table
         # IN over each link table's (incident, user) index: an OR of two joins made SQLite
-        # scan every user against both tables (≈130 ms with 10,000 incidents).
-        authors = Incident.authors.through.objects.filter(incident_id=self.pk).values("user_id")
-        reviewers = Incident.reviewers.through.objects.filter(incident_id=self.pk).values("user_id")
+        # scan every user against both tables (≈130 ms with 10,000 incidents). Written as SQL:
+        # the same test with the ORM's Exists and subqueries took ≈1 ms more to build.
+        linked = RawSQL(
+            f'SELECT "user_id" FROM "{authors}" WHERE "incident_id" = %s '
+            f'UNION SELECT "user_id" FROM "{reviewers}" WHERE "incident_id" = %s',
+            (self.pk, self.pk),
+        )
+        role = 'EXISTS (SELECT 1 FROM "{}" WHERE "incident_id" = %s AND "user_id" = "{}"."id")'
         rows = (
-            User.objects.filter(Q(pk__in=authors) | Q(pk__in=reviewers))
+            User.objects.filter(pk__in=linked)
             .annotate(
-                is_author=Exists(
-                    Incident.authors.through.objects.filter(
-                        incident_id=self.pk, user_id=OuterRef("pk")
-                    )
+                is_author=RawSQL(
+                    role.format(authors, User._meta.db_table), (self.pk,), models.BooleanField()
                 ),
-                is_reviewer=Exists(
-                    Incident.reviewers.through.objects.filter(
-                        incident_id=self.pk, user_id=OuterRef("pk")
-                    )
+                is_reviewer=RawSQL(
+                    role.format(reviewers, User._meta.db_table), (self.pk,), models.BooleanField()
                 ),
             )
             .order_by("username")
