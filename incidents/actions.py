@@ -115,6 +115,38 @@ def _hidden_sql(user, *, published_only: bool = False) -> tuple[str, list]:
     return sql, [*params, user.pk, user.pk, *private_params]
 
 
+def my_open_item_ids(user, team_ids: list[int], limit: int) -> list[int]:
+    """Ids of up to `limit` open items `user` owns, then up to `limit` open items of their
+    teams (`team_ids`) that someone else or no one owns: each group soonest due first, no due
+    date last, and only of write-ups `user` may read (home's "my items first").
+
+    Written as SQL because each group is its own short walk: the (owner, status, due, …) and
+    (team, status, due, …) indexes carry every column asked for, so neither reads the item
+    rows, and the unreadable write-ups are worked out once for both (a CTE). As one ORM query
+    over "mine or my team's", the database read the 1,000 candidate rows of a big team from
+    the table (home at 10,000 incidents on PostgreSQL: ≈3 ms more)."""
+    if not user.is_authenticated:
+        return []
+    table = ActionItem._meta.db_table
+    statuses = ", ".join(["%s"] * len(ActionItem.OPEN_STATUSES))
+    teams = ",".join(str(int(pk)) for pk in team_ids) or "NULL"
+    hidden_sql, params = ("", []) if user.is_superuser else _hidden_sql(user)
+    readable = 'AND "incident_id" NOT IN (SELECT "id" FROM hidden)' if hidden_sql else ""
+    soonest = f'ORDER BY CASE WHEN "due" IS NULL THEN 1 ELSE 0 END, "due", "id" LIMIT {int(limit)}'
+    sql = (
+        (f"WITH hidden AS ({hidden_sql}) " if hidden_sql else "")
+        + f'SELECT "id" FROM (SELECT "id" FROM "{table}" WHERE "owner_id" = %s '
+        f'AND "status" IN ({statuses}) {readable} {soonest}) mine '
+        f'UNION ALL SELECT "id" FROM (SELECT "id" FROM "{table}" WHERE "team_id" IN ({teams}) '
+        f'AND "status" IN ({statuses}) AND ("owner_id" IS NULL OR "owner_id" <> %s) '
+        f"{readable} {soonest}) theirs"
+    )
+    params = [*params, user.pk, *ActionItem.OPEN_STATUSES, *ActionItem.OPEN_STATUSES, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [pk for (pk,) in cursor.fetchall()]
+
+
 def visible_items(user, *, hidden: list[int] | None = None):
     """The action items of incidents `user` may read.
 

@@ -754,8 +754,15 @@ class ActionItem(MarkdownFieldsMixin, models.Model):
             # The item's incident rides along so the dashboard leaves out the items of write-ups
             # someone may not read from the index alone (PostgreSQL: 5 ms → 1 ms a query).
             models.Index(fields=["status", "due", "id", "incident"], name="action_status_due_id"),
-            models.Index(fields=["team", "status", "due"], name="action_team_status"),
-            models.Index(fields=["owner", "status", "due"], name="action_owner_status"),
+            # Home's "my items first" (`actions.my_open_item_ids`) reads these alone, never
+            # the item rows; the team pages and the owner filter use their first columns.
+            models.Index(
+                fields=["team", "status", "due", "id", "incident", "owner"],
+                name="action_team_open_items",
+            ),
+            models.Index(
+                fields=["owner", "status", "due", "id", "incident"], name="action_owner_open_items"
+            ),
             models.Index(fields=["priority", "status"], name="action_priority_status"),
             # What became of the items of a year's incidents (/metrics/), from the index alone.
             models.Index(

@@ -1,17 +1,12 @@
 """Small helpers every view module shares."""
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import Incident
 
 PAGE_SIZE = 25
-
-
-def models_nulls_last(field: str):
-    return F(field).asc(nulls_last=True)
 
 
 def wants_partial(request) -> bool:

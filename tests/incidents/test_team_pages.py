@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from incidents import actions
 from incidents.models import ActionItem, Incident
 from lessons.models import Lesson
 from tests.factories import (
@@ -360,6 +361,31 @@ def test_home_lists_my_items_first_then_my_teams(client_logged_in, user):
     assert "Not mine, not my team" not in body
     assert body.count('class="badge overdue"') == 2
     assert 'href="/actions/?owner=alice"' in body and 'href="/actions/?team=core"' in body
+
+
+def test_my_open_item_ids_order_limits_and_readability(user):
+    """Each group soonest due first, undated last, at most `limit` each; items of write-ups
+    the person may not read are left out, and a superuser reads them all."""
+    team = make_team()
+    team.members.add(user)
+    undated = make_action_item(team=team, owner=user, due=None)
+    late = make_action_item(team=team, owner=user, due=TODAY - dt.timedelta(days=3))
+    soon = make_action_item(team=team, owner=user, due=TODAY + dt.timedelta(days=3))
+    theirs = make_action_item(team=team, owner=make_user(), due=TODAY - dt.timedelta(days=9))
+    nobodys = make_action_item(team=team, due=TODAY)
+    secret = make_action_item(make_incident(status="draft"), team=team, owner=user, due=TODAY)
+    make_action_item(team=make_team(), owner=make_user(), due=TODAY)  # another team's
+    make_action_item(team=team, owner=user, status="done")
+
+    assert actions.my_open_item_ids(user, [team.pk], 10) == [
+        late.pk, soon.pk, undated.pk, theirs.pk, nobodys.pk,
+    ]  # fmt: skip
+    assert actions.my_open_item_ids(user, [team.pk], 2) == [late.pk, soon.pk, theirs.pk, nobodys.pk]
+    assert actions.my_open_item_ids(user, [], 10) == [late.pk, soon.pk, undated.pk]
+    boss = make_user(is_superuser=True, is_staff=True)
+    secret.owner = boss
+    secret.save()
+    assert actions.my_open_item_ids(boss, [], 10) == [secret.pk]
 
 
 def test_home_lists_at_most_ten_items(client_logged_in, user):
