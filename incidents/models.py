@@ -383,6 +383,15 @@ class Incident(MarkdownFieldsMixin, models.Model):
             models.Index(fields=["status", "visibility", "id"], name="incident_status_visibility"),
             # "Recently published" on the home page reads ten rows in order instead of sorting.
             models.Index(fields=["status", "-published_at"], name="incident_status_published"),
+            # Home's "my drafts" walks the unpublished write-ups latest change first and stops
+            # at ten of mine, instead of reading them all to sort (PostgreSQL at 10,000
+            # incidents: 1.2 → 0.3 ms). The condition is the query's own IN list, so both
+            # databases see that the index covers it.
+            models.Index(
+                fields=["-updated_at"],
+                name="incident_unpublished_updated",
+                condition=models.Q(status__in=["draft", "in_review", "changes_requested"]),
+            ),
             # /metrics/ reads the durations of a year of published incidents from the index
             # alone instead of ≈900 wide rows (SQLite at 10,000 incidents: 3.1 → 2.0 ms).
             models.Index(

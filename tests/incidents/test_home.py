@@ -109,3 +109,13 @@ def test_team_action_items_of_private_write_ups_stay_hidden(client_logged_in, us
     body = client_logged_in.get("/").content.decode()
     assert "Add the canary alert" in body
     assert "Rotate the leaked key" not in body
+
+
+def test_drafts_index_covers_the_home_query():
+    """The partial index is only used while its condition is the query's own status list."""
+    from django.db.models import Q
+
+    from incidents import actions
+
+    index = next(i for i in Incident._meta.indexes if i.name == "incident_unpublished_updated")
+    assert index.condition == Q(status__in=actions.UNPUBLISHED)
