@@ -266,10 +266,7 @@ def board_context(
     if with_rows:
         items = actions.filtered_items(request.user, filters, today, hidden=hidden)
         page = actions.page_of_ids(items, params.get("page"), PER_PAGE)
-        # Chosen among the readable items a moment ago: nothing to check again.
-        page.object_list = actions.rows_for_page(
-            list(page.object_list), request.user, today, readable=True
-        )
+        page.object_list = actions.rows_for_page(list(page.object_list), request.user, today)
     query = urlencode(filters.params())
     context = {
         "filters": filters,

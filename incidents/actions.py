@@ -191,7 +191,7 @@ def _without_hidden(queryset, column: str, user, hidden: list[int] | str | None)
     if not hidden:
         return queryset
     if hidden == IN_QUERY or len(hidden) > HIDDEN_LIST_LIMIT:
-        # A person shut out of very many write-ups: a subquery beats a huge parameter list.
+        # Asked for, or a person shut out of very many write-ups: a subquery beats a huge list.
         field = "pk" if column == "id" else column
         return queryset.exclude(hidden_incidents_q(user, field))
     return where_in_list(queryset, column, ",".join(str(int(pk)) for pk in hidden), negate=True)
@@ -229,14 +229,6 @@ def hidden_incidents_q(user, field: str = "pk", *, published_only: bool = False)
     if user.is_superuser:
         return Q(pk__in=[])
     return Q(**{f"{field}__in": RawSQL(*_hidden_sql(user, published_only=published_only))})
-
-
-def readable_q(user) -> Q:
-    """The authoritative check, row by row: the item's incident is in `visible_to(user)`.
-    Cheap for one page of rows, and what the rows actually shown always pass."""
-    if user.is_superuser:
-        return Q()
-    return Q(Exists(Incident.objects.visible_to(user).filter(pk=OuterRef("incident_id"))))
 
 
 def changeable_q(user) -> Q:
@@ -604,21 +596,12 @@ def page_of_ids(items, number, per_page: int) -> Page:
     return paginator.get_page(number)
 
 
-def rows_for_page(
-    ids: list[int], user, today: dt.date, *, hidden=None, readable: bool = False
-) -> list[ActionItem]:
+def rows_for_page(ids: list[int], user, today: dt.date) -> list[ActionItem]:
     """One narrow query for the rows of a page, in the page's order, with permissions and the
-    lateness the table shows worked out here rather than in the template.
-
-    Ids that come from elsewhere than a query of readable items (`readable`) are checked
-    against what `user` may read: against `hidden` (from `hidden_incident_ids`, the same rule)
-    when the caller has it, else in SQL."""
+    lateness the table shows worked out here rather than in the template. The ids must have
+    been chosen among the items `user` may read (`visible_items`): they are not checked again."""
     rows = ActionItem.objects.select_related("incident", "team", "owner").only(*ROW_FIELDS)
-    rows = rows.filter(pk__in=ids)
-    if hidden is None and not readable:
-        rows = rows.filter(readable_q(user))
-    shut_out = set() if readable else set(hidden or ())
-    by_id = {row.pk: row for row in rows if row.incident_id not in shut_out}
+    by_id = {row.pk: row for row in rows.filter(pk__in=ids)}
     page = [by_id[pk] for pk in ids if pk in by_id]
     attach_permissions(page, user)
     mark_lateness(page, today)
