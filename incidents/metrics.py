@@ -38,7 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .actions import hidden_incidents_q, where_in_list
+from .actions import hidden_incidents_q, sql_ids, where_in_list
 from .models import (
     ActionItem,
     ContributingFactor,
@@ -264,7 +264,7 @@ def gather(incidents, *, today: dt.date, now: dt.datetime) -> Facts:
     )
     if not facts.incidents:
         return facts
-    listed = ",".join(str(int(row[0])) for row in facts.incidents)
+    listed = sql_ids(row[0] for row in facts.incidents)
 
     def of_these(queryset):
         return _of_these(queryset, listed, len(facts.incidents), incidents)

@@ -538,19 +538,14 @@ class Incident(MarkdownFieldsMixin, models.Model):
         attach_links([self], tags=True)
         timeline = list(self.timeline_entries.all())
         factors = list(self.factors.all())
-        for factor in factors:
-            factor.evidence_entries = []
+        evidence = defaultdict(set)  # factor id → ids of its timeline entries
         if factors:
-            by_id = {factor.pk: factor for factor in factors}
-            links = set(
-                ContributingFactor.evidence.through.objects.filter(
-                    contributingfactor_id__in=by_id
-                ).values_list("timelineentry_id", "contributingfactor_id")
-            )
-            for entry in timeline:  # in timeline order, as the evidence is listed
-                for factor_id in by_id:
-                    if (entry.pk, factor_id) in links:
-                        by_id[factor_id].evidence_entries.append(entry)
+            for factor_id, entry_id in ContributingFactor.evidence.through.objects.filter(
+                contributingfactor_id__in=[factor.pk for factor in factors]
+            ).values_list("contributingfactor_id", "timelineentry_id"):
+                evidence[factor_id].add(entry_id)
+        for factor in factors:  # in timeline order, as the evidence is listed
+            factor.evidence_entries = [e for e in timeline if e.pk in evidence[factor.pk]]
         return {
             "timeline": timeline,
             "factors": factors,
