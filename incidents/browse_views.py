@@ -2,11 +2,13 @@
 the metrics page."""
 
 import datetime as dt
+import functools
 
 from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import CharField, Exists, OuterRef, Q, Value
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -60,22 +62,27 @@ class BrowseFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )  # fmt: skip
 
-    def selects(self) -> dict:
-        """The choice filters as the template writes them out: name, label, whether the value
-        was refused, and (value, text, selected) options. Five widgets rendered through
-        Django's form templates cost ≈2.5 ms a list page."""
-        return {
-            name: {
-                "name": name,
-                "label": self.fields[name].label or name.capitalize(),
-                "error": name in self.errors,
-                "options": [
-                    (value, text, str(value) == (self[name].value() or ""))
-                    for value, text in self.fields[name].choices
-                ],
-            }
-            for name in ("status", "severity", "category")
-        }
+    def selects(self, teams, services, tags) -> list[dict]:
+        """The six select filters as the template writes them out, in order: name, label,
+        whether the value was refused, and (value, text, selected) options. Django's widget
+        templates cost ≈2.5 ms a list page, and a template loop over the ≈60 options ≈1 ms."""
+        listed = {"service": services, "team": teams, "tag": tags}
+        selects = []
+        for name in ("status", "severity", "service", "team", "tag", "category"):
+            if name in listed:
+                choices = [
+                    ("", f"Any {name}"),
+                    *((thing.slug, thing.name) for thing in listed[name]),
+                ]
+            else:
+                choices = self.fields[name].choices
+            chosen = str(self[name].value() or "")
+            options = [(value, text, str(value) == chosen) for value, text in choices]
+            label = self.fields[name].label or name.capitalize()
+            selects.append(
+                {"name": name, "label": label, "error": name in self.errors, "options": options}
+            )
+        return selects
 
     def clean_q(self):
         # Long input is cut, not refused: a pasted paragraph still searches.
@@ -215,15 +222,8 @@ def incident_list(request):
         "page": page,
         "searching": isinstance(results, RankedSearch),
         "query_string": query_string_without_page(request),
-        "teams": teams,
-        "services": services,
-        "tags": tags,
-        "statuses": Incident.Status.choices,
+        "selects": form.selects(teams, services, tags),
         "facet": _facet(data, teams, services, tags),
-        # What the filter selects show as chosen: what was asked, as BoundField.value() gives.
-        "selected_service": request.GET.get("service", ""),
-        "selected_team": request.GET.get("team", ""),
-        "selected_tag": request.GET.get("tag", ""),
     }
     template = "incidents/list.html" + ("#results" if wants_partial(request) else "")
     return render(request, template, context)
@@ -231,23 +231,11 @@ def incident_list(request):
 
 def filter_choices() -> tuple[list[Team], list[Service], list[Tag]]:
     """Every team, service (with the team that owns it) and tag, by name, for the list's filter
-    selects: one query instead of three, a millisecond less on PostgreSQL."""
-    text = CharField()
-    rows = (
-        Team.objects.order_by()
-        .values_list(
-            Value("team", text), "pk", "name", "slug", Value(None, text), Value(None, text)
-        )
-        .union(
-            Service.objects.order_by().values_list(
-                Value("service", text), "pk", "name", "slug", "team__name", "team__slug"
-            ),
-            Tag.objects.order_by().values_list(
-                Value("tag", text), "pk", "name", "slug", Value(None, text), Value(None, text)
-            ),
-            all=True,
-        )
-    )
+    selects: one query instead of three, in SQL written once, because the ORM compiling the
+    union cost more than running it (1.7 → 0.6 ms on PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_choices_sql())
+        rows = cursor.fetchall()
     chosen = {"team": [], "service": [], "tag": []}
     for kind, pk, name, slug, team_name, team_slug in sorted(rows, key=lambda row: row[2]):
         if kind == "service":
@@ -256,6 +244,18 @@ def filter_choices() -> tuple[list[Team], list[Service], list[Tag]]:
         else:
             chosen[kind].append((Team if kind == "team" else Tag)(pk=pk, name=name, slug=slug))
     return chosen["team"], chosen["service"], chosen["tag"]
+
+
+@functools.cache
+def _choices_sql() -> str:
+    teams, services, tags = (model._meta.db_table for model in (Team, Service, Tag))
+    owner = Service._meta.get_field("team").column
+    return (
+        f"SELECT 'team', id, name, slug, NULL, NULL FROM {teams}"
+        f" UNION ALL SELECT 'service', s.id, s.name, s.slug, t.name, t.slug FROM {services} s"
+        f" LEFT JOIN {teams} t ON t.id = s.{owner}"
+        f" UNION ALL SELECT 'tag', id, name, slug, NULL, NULL FROM {tags}"
+    )
 
 
 def _facet(data, teams, services, tags) -> dict | None:

@@ -38,7 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .actions import hidden_incidents_q, sql_ids, where_in_list
+from .actions import hidden_incidents_q, where_in_list
 from .models import (
     ActionItem,
     ContributingFactor,
@@ -47,6 +47,7 @@ from .models import (
     Service,
     Severity,
     Team,
+    sql_ids,
 )
 
 DAY = 86_400

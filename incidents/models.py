@@ -15,8 +15,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import models
-from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db import connection, models
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
@@ -66,11 +66,37 @@ _LINK_KINDS = {
 }
 
 
+def sql_ids(ids) -> str:
+    """Integer ids read from the database, as a comma-separated list to write into SQL as it
+    is: passing hundreds of them as parameters cost ≈2 ms of Python per query for the ORM to
+    prepare. `int()` keeps anything but a number out of the SQL."""
+    return ",".join(str(int(pk)) for pk in ids)
+
+
+@functools.cache
+def _links_sql(kinds: tuple[str, ...]) -> str:
+    """The union of the link tables for `kinds`, with `{ids}` where the incident ids go: written
+    once per process, because the ORM compiling the same union cost ≈0.7 ms a page."""
+    selects = []
+    for kind in kinds:
+        m2m, target, _ = _LINK_KINDS[kind]
+        through = getattr(Incident, m2m).through
+        link, incident = through._meta.get_field(target), through._meta.get_field("incident")
+        selects.append(
+            f"SELECT '{kind}', l.{incident.column}, t.name, t.slug"
+            f" FROM {through._meta.db_table} l JOIN {link.related_model._meta.db_table} t"
+            f" ON t.id = l.{link.column} WHERE l.{incident.column} IN ({{ids}})"
+        )
+    return " UNION ALL ".join(selects)
+
+
 def attach_links(incidents, *, tags: bool = False) -> list:
     """Give each incident row `service_links` and `team_links` (and `tag_links` with `tags`):
     name, URL and slug, by name, in one flat query. prefetch_related built a model instance
     per link and its through row: 6.4 ms for the 36 rows of the home page, against 0.8 ms (and
-    one round trip, not two); on the incident page three prefetches cost ≈4 ms."""
+    one round trip, not two); on the incident page three prefetches cost ≈4 ms. The query is
+    SQL written once per process (`_links_sql`): as an ORM union it took 1.5 ms a list page,
+    as SQL 0.45 ms."""
     incidents = list(incidents)
     kinds = [kind for kind in _LINK_KINDS if tags or kind != "tag_links"]
     rows_by_id = defaultdict(list)
@@ -80,19 +106,10 @@ def attach_links(incidents, *, tags: bool = False) -> list:
         rows_by_id[incident.pk].append(incident)
     if not rows_by_id:
         return incidents
-    ids, text = list(rows_by_id), models.CharField()
-    queries = []
-    for kind in kinds:
-        m2m, target, _ = _LINK_KINDS[kind]
-        through = getattr(Incident, m2m).through
-        queries.append(
-            through.objects.filter(incident_id__in=ids).values_list(
-                Value(kind, text), "incident_id", f"{target}__name", f"{target}__slug"
-            )
-        )
-    for kind, incident_id, name, slug in sorted(
-        queries[0].union(*queries[1:], all=True), key=lambda row: row[2]
-    ):
+    with connection.cursor() as cursor:
+        cursor.execute(_links_sql(tuple(kinds)).replace("{ids}", sql_ids(rows_by_id)))
+        rows = cursor.fetchall()
+    for kind, incident_id, name, slug in sorted(rows, key=lambda row: row[2]):
         link = Link(name, slug_url(_LINK_KINDS[kind][2], slug), slug)
         for incident in rows_by_id[incident_id]:
             getattr(incident, kind).append(link)

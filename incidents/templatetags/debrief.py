@@ -3,7 +3,8 @@ import datetime as dt
 from django import template
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -29,6 +30,18 @@ def duration(value: dt.timedelta | None) -> str:
 def page_url(query_string: str, page_number: int) -> str:
     prefix = f"{query_string}&" if query_string else ""
     return f"?{prefix}page={page_number}"
+
+
+@register.simple_tag
+def options(choices) -> str:
+    """The `<option>` tags of a select from (value, text, selected) triples, escaped: a
+    template loop over the list page's ≈60 filter options cost ≈1 ms."""
+    return mark_safe(
+        "".join(
+            f'<option value="{escape(value)}"{" selected" if selected else ""}>{escape(text)}</option>'
+            for value, text, selected in choices
+        )
+    )
 
 
 @register.simple_tag

@@ -215,6 +215,19 @@ def test_list_filter_form_keeps_the_choices_and_points_at_refused_values(client_
     assert 'aria-describedby="id_status_error"' not in body
 
 
+def test_list_team_service_and_tag_selects_escape_names_and_keep_the_choice(client_logged_in):
+    team = make_team(name="Ops & <Infra>", slug="ops-infra")
+    make_service(name="payments", slug="payments", team=team)
+    make_tag(name="dns", slug="dns")
+    body = client_logged_in.get("/incidents/?service=payments&team=not%20a%20slug").content
+    form = body.decode().split('role="search"')[1].split("</form>")[0]
+    assert '<option value="">Any service</option><option value="payments" selected>payments' in form
+    assert '<option value="ops-infra">Ops &amp; &lt;Infra&gt;</option>' in form
+    assert '<option value="" selected>Any tag</option><option value="dns">dns</option>' in form
+    assert 'id="id_team" aria-invalid="true" aria-describedby="id_team_error"' in form
+    assert "<Infra>" not in form
+
+
 def test_list_date_range_backwards_shows_message(client_logged_in):
     response = client_logged_in.get("/incidents/?since=2026-05-01&until=2026-01-01")
     assert b"must not be before its start" in response.content
