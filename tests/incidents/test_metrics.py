@@ -235,8 +235,12 @@ def test_a_long_range_reads_related_rows_by_subquery(user, monkeypatch):
     monkeypatch.setattr(metrics, "ID_LIST_LIMIT", 1)
     by_subquery = facts_for(user)
     assert sum(group[-2] for group in by_list.item_groups) == 2
-    assert len(by_list.factors) == 2 and len(by_list.services) == 2
-    for name in ("incidents", "item_groups", "factors", "services"):
+    assert sorted(by_list.tallies) == [
+        ("both", "capacity", service.pk, 2),
+        ("category", "capacity", None, 2),
+        ("service", None, service.pk, 2),
+    ]
+    for name in ("incidents", "item_groups", "tallies"):
         assert sorted(getattr(by_subquery, name)) == sorted(getattr(by_list, name)), name
 
 
