@@ -251,10 +251,10 @@ def _choices_sql() -> str:
     teams, services, tags = (model._meta.db_table for model in (Team, Service, Tag))
     owner = Service._meta.get_field("team").column
     return (
-        f"SELECT 'team', id, name, slug, NULL, NULL FROM {teams}"
-        f" UNION ALL SELECT 'service', s.id, s.name, s.slug, t.name, t.slug FROM {services} s"
-        f" LEFT JOIN {teams} t ON t.id = s.{owner}"
-        f" UNION ALL SELECT 'tag', id, name, slug, NULL, NULL FROM {tags}"
+        f'SELECT \'team\', "id", "name", "slug", NULL, NULL FROM "{teams}"'
+        f' UNION ALL SELECT \'service\', s."id", s."name", s."slug", t."name", t."slug"'
+        f' FROM "{services}" s LEFT JOIN "{teams}" t ON t."id" = s."{owner}"'
+        f' UNION ALL SELECT \'tag\', "id", "name", "slug", NULL, NULL FROM "{tags}"'
     )
 
 

@@ -83,9 +83,9 @@ def _links_sql(kinds: tuple[str, ...]) -> str:
         through = getattr(Incident, m2m).through
         link, incident = through._meta.get_field(target), through._meta.get_field("incident")
         selects.append(
-            f"SELECT '{kind}', l.{incident.column}, t.name, t.slug"
-            f" FROM {through._meta.db_table} l JOIN {link.related_model._meta.db_table} t"
-            f" ON t.id = l.{link.column} WHERE l.{incident.column} IN ({{ids}})"
+            f'SELECT \'{kind}\', l."{incident.column}", t."name", t."slug"'
+            f' FROM "{through._meta.db_table}" l JOIN "{link.related_model._meta.db_table}" t'
+            f' ON t."id" = l."{link.column}" WHERE l."{incident.column}" IN ({{ids}})'
         )
     return " UNION ALL ".join(selects)
 
