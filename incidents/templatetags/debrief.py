@@ -3,8 +3,7 @@ import datetime as dt
 from django import template
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
-from django.utils.html import escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join
 
 register = template.Library()
 
@@ -34,13 +33,12 @@ def page_url(query_string: str, page_number: int) -> str:
 
 @register.simple_tag
 def options(choices) -> str:
-    """The `<option>` tags of a select from (value, text, selected) triples, escaped: a
-    template loop over the list page's ≈60 filter options cost ≈1 ms."""
-    return mark_safe(
-        "".join(
-            f'<option value="{escape(value)}"{" selected" if selected else ""}>{escape(text)}</option>'
-            for value, text, selected in choices
-        )
+    """The `<option>` tags of a select from (value, text, selected) triples: a template loop
+    over the list page's ≈60 filter options cost ≈1 ms, this ≈0.4 ms."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, " selected" if selected else "", text) for value, text, selected in choices),
     )
 
 
