@@ -17,6 +17,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
@@ -277,7 +278,6 @@ def board_context(
         "teams": teams,
         "query": query,
         "query_string": query,  # pagination.html keeps the filters on every page link
-        "choices": actions.ENUMERATED,
         "bulk_form": bulk_form or BulkForm(initial={"return_query": query}),
         "bulk_fields_html": blank_bulk_fields() if bulk_form is None else "",
         "page_ids": ",".join(str(row.pk) for row in page.object_list) if page else "",
@@ -291,24 +291,41 @@ def board_context(
         actions.facet_counts(request.user, filters, today, hidden=hidden) if with_counts else None
     )
     context["counts"] = counts
-    context["team_options"] = [
-        (team.slug, team.name, counts["team"].get(team.pk, 0) if counts else None) for team in teams
+    # (value, text, selected) triples for the `options` tag, as the incident list's filters.
+    context["team_options"] = [("", "Any team", False)] + [
+        (
+            team.slug,
+            _counted(team.name, counts["team"].get(team.pk, 0) if counts else None),
+            filters.team == team.slug,
+        )
+        for team in teams
     ]
     context["selects"] = [
         {
             "name": name,
             "label": label,
-            "value": getattr(filters, name),
             "options": [
-                (value, text, counts[name].get(value) if counts else None)
+                (
+                    value,
+                    _counted(text, counts[name].get(value) if counts else None),
+                    getattr(filters, name) == value,
+                )
                 for value, text in actions.ENUMERATED[name]
             ],
         }
         for name, label in FILTER_SELECTS
     ]
+    context["sort_options"] = [
+        (value, text, filters.sort == value) for value, text in actions.ENUMERATED["sort"]
+    ]
     if filters.incident_obj:
         context["query_without_incident"] = urlencode(filters.params(incident=""))
     return context
+
+
+def _counted(text: str, count: int | None) -> str:
+    """An option's text with its facet count, "Open (1,204)", once the counts are known."""
+    return text if count is None else f"{text} ({intcomma(count)})"
 
 
 FILTER_SELECTS = [
