@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import Truncator
 
-from .models import ActionItem, Incident, Team, sql_ids
+from .models import ActionItem, Incident, Team, sql_ids, sql_texts
 
 Status = ActionItem.Status
 NEEDS_VERIFICATION = (ActionItem.Kind.PREVENT, ActionItem.Kind.DETECT)
@@ -92,29 +92,30 @@ def _hidden_sql(user, *, published_only: bool = False) -> tuple[str, list]:
         f'i."id" NOT IN (SELECT a."incident_id" FROM "{authors}" a WHERE a."user_id" = %s) '
         f'AND i."id" NOT IN (SELECT r."incident_id" FROM "{reviewers}" r WHERE r."user_id" = %s)'
     )
-    unpublished = ", ".join(["%s"] * len(UNPUBLISHED))
-    not_for_everyone = ", ".join(["%s"] * len(NOT_FOR_EVERYONE))
-    staff_reads_open_drafts = 'AND i."visibility" <> %s ' if user.is_staff else ""
+    unpublished = sql_texts(UNPUBLISHED)
+    staff_reads_open_drafts = (
+        f'AND i."visibility" <> {sql_texts([Incident.Visibility.EVERYONE])} '
+        if user.is_staff
+        else ""
+    )
     private_published = (
-        f'SELECT i."id" FROM "{incident}" i WHERE i."status" = %s '
-        f'AND i."visibility" IN ({not_for_everyone}) AND {not_named} '
+        f'SELECT i."id" FROM "{incident}" i WHERE i."status" = '
+        f"{sql_texts([Incident.Status.PUBLISHED])} "
+        f'AND i."visibility" IN ({sql_texts(NOT_FOR_EVERYONE)}) AND {not_named} '
         f'AND i."id" NOT IN (SELECT p."incident_id" FROM "{listed_people}" p '
         f'WHERE p."user_id" = %s) '
-        f'AND NOT (i."visibility" = %s AND i."id" IN (SELECT t."incident_id" FROM "{listed_teams}" t '
+        f'AND NOT (i."visibility" = {sql_texts([Incident.Visibility.TEAMS])} '
+        f'AND i."id" IN (SELECT t."incident_id" FROM "{listed_teams}" t '
         f'JOIN "{members}" m ON m."team_id" = t."team_id" WHERE m."user_id" = %s))'
     )
-    private_params = [Incident.Status.PUBLISHED, *NOT_FOR_EVERYONE]
-    private_params += [user.pk, user.pk, user.pk, Incident.Visibility.TEAMS, user.pk]
+    private_params = [user.pk, user.pk, user.pk, user.pk]
     if published_only:
         return private_published, private_params
     sql = (
         f'SELECT i."id" FROM "{incident}" i WHERE i."status" IN ({unpublished}) '
         f"{staff_reads_open_drafts}AND {not_named} UNION ALL {private_published}"
     )
-    params = [*UNPUBLISHED]
-    if user.is_staff:
-        params.append(Incident.Visibility.EVERYONE)
-    return sql, [*params, user.pk, user.pk, *private_params]
+    return sql, [user.pk, user.pk, *private_params]
 
 
 def my_open_item_ids(user, team_ids: list[int], limit: int) -> list[int]:
@@ -130,7 +131,7 @@ def my_open_item_ids(user, team_ids: list[int], limit: int) -> list[int]:
     if not user.is_authenticated:
         return []
     table = ActionItem._meta.db_table
-    statuses = ", ".join(["%s"] * len(ActionItem.OPEN_STATUSES))
+    statuses = sql_texts(ActionItem.OPEN_STATUSES)
     teams = sql_ids(team_ids) or "NULL"
     hidden_sql, params = ("", []) if user.is_superuser else _hidden_sql(user)
     readable = 'AND "incident_id" NOT IN (SELECT "id" FROM hidden)' if hidden_sql else ""
@@ -143,7 +144,7 @@ def my_open_item_ids(user, team_ids: list[int], limit: int) -> list[int]:
         f'AND "status" IN ({statuses}) AND ("owner_id" IS NULL OR "owner_id" <> %s) '
         f"{readable} {soonest}) theirs"
     )
-    params = [*params, user.pk, *ActionItem.OPEN_STATUSES, *ActionItem.OPEN_STATUSES, user.pk]
+    params = [*params, user.pk, user.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [pk for (pk,) in cursor.fetchall()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -71,6 +72,18 @@ def sql_ids(ids) -> str:
     is: passing hundreds of them as parameters cost ≈2 ms of Python per query for the ORM to
     prepare. `int()` keeps anything but a number out of the SQL."""
     return ",".join(str(int(pk)) for pk in ids)
+
+
+def sql_texts(values) -> str:
+    """Choice values of the code (such as "draft"), never user input, as quoted SQL literals.
+    Written into SQL rather than passed as parameters so that PostgreSQL plans a prepared
+    statement once: with `status IN ($1, $2, $3)` its generic plan cannot know how few rows
+    the drafts are, so it planned the hidden-incident queries anew on every run (≈0.3 to 0.5 ms
+    each). Anything but lower-case words is refused."""
+    values = [str(value) for value in values]
+    if not all(re.fullmatch(r"[a-z_]+", value) for value in values):
+        raise ValueError(f"not a choice value: {values!r}")
+    return ", ".join(f"'{value}'" for value in values)
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import pytest
 
 from incidents import actions
 from incidents.metrics import published_for
-from incidents.models import Incident
+from incidents.models import Incident, sql_texts
 from tests.factories import make_incident, make_team, make_user
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +80,11 @@ def test_superusers_and_anonymous_visitors():
         )
         == everything
     )
+
+
+def test_sql_texts_quotes_choice_values_and_refuses_anything_else():
+    assert sql_texts(["draft", "in_review"]) == "'draft', 'in_review'"
+    assert sql_texts([Incident.Status.PUBLISHED]) == "'published'"
+    for bad in ["x'; DROP TABLE incidents_incident; --", "Draft", "", "in review"]:
+        with pytest.raises(ValueError):
+            sql_texts(["draft", bad])
