@@ -25,6 +25,7 @@ from .models import (
     Tag,
     Team,
     attach_links,
+    sql_texts,
 )
 from .search import MAX_QUERY_CHARS, RankedSearch, search_incidents
 from .similar import find_similar, recurrence_notes, split_param
@@ -141,23 +142,16 @@ def filter_incidents(queryset, data: dict):
     return queryset
 
 
+# The columns of home's incident rows.
+HOME_ROW_FIELDS = ("id", "slug", "title", "severity", "status", "started_at")
+
+
 @require_GET
 def home(request):
     user = request.user
     today = timezone.localdate()
-    fields = ("id", "slug", "title", "severity", "status", "started_at")
-    my_drafts = list(
-        # An IN list, not "status is not published", which PostgreSQL can only answer by
-        # reading every incident (5.9 ms → 1.1 ms at 10,000 incidents).
-        Incident.objects.filter(authors=user, status__in=actions.UNPUBLISHED)
-        .only(*fields)
-        .order_by("-updated_at")[:10]
-    )
-    reviews_waiting = list(
-        Incident.objects.filter(reviewers=user, status=Incident.Status.IN_REVIEW)
-        .only(*fields)
-        .order_by("-updated_at")[:10]
-    )
+    fields = HOME_ROW_FIELDS
+    my_drafts, reviews_waiting = _my_write_ups(user)
     recent = list(
         trends.published_for(user).only(*fields).order_by("-published_at", "-started_at")[:10]
     )
@@ -184,6 +178,45 @@ def home(request):
 
 
 HOME_ITEMS = 10
+HOME_WRITE_UPS = 10
+
+
+@functools.cache
+def _my_write_ups_sql() -> str:
+    """Home's two lists of write-ups as one query, written once per process: the ten latest
+    unpublished ones I author and the ten latest waiting for my review. Two ORM queries cost
+    ≈1 ms more to compile and send on PostgreSQL. The statuses are literals (`sql_texts`), so
+    PostgreSQL keeps one plan for it and sees that the partial index of unpublished write-ups
+    by last change answers the first half."""
+    incident = Incident._meta.db_table
+    columns = ", ".join(f'i."{name}"' for name in (*HOME_ROW_FIELDS, "updated_at"))
+    halves = []
+    for role, m2m, statuses in (
+        ("author", Incident.authors, actions.UNPUBLISHED),
+        ("reviewer", Incident.reviewers, [Incident.Status.IN_REVIEW]),
+    ):
+        link = m2m.through._meta.db_table
+        halves.append(
+            f'SELECT * FROM (SELECT \'{role}\' AS "role", {columns} FROM "{incident}" i '
+            f'JOIN "{link}" l ON l."incident_id" = i."id" WHERE l."user_id" = %s '
+            f'AND i."status" IN ({sql_texts(statuses)}) '
+            f'ORDER BY i."updated_at" DESC LIMIT {HOME_WRITE_UPS}) "{role}s"'
+        )
+    return " UNION ALL ".join(halves)
+
+
+def _my_write_ups(user) -> tuple[list[Incident], list[Incident]]:
+    """(my latest unpublished write-ups, the latest waiting for my review), newest change
+    first, each at most HOME_WRITE_UPS."""
+    rows = sorted(
+        Incident.objects.raw(_my_write_ups_sql(), [user.pk, user.pk]),
+        key=lambda row: row.updated_at,
+        reverse=True,
+    )
+    return (
+        [row for row in rows if row.role == "author"],
+        [row for row in rows if row.role == "reviewer"],
+    )
 
 
 def _my_open_items(user, my_teams, today) -> dict:

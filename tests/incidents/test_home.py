@@ -119,3 +119,35 @@ def test_drafts_index_covers_the_home_query():
 
     index = next(i for i in Incident._meta.indexes if i.name == "incident_unpublished_updated")
     assert index.condition == Q(status__in=actions.UNPUBLISHED)
+
+
+def test_my_write_ups_splits_drafts_and_reviews_newest_change_first(user):
+    """Unpublished ones I author, and the ones in review I review: only mine, at most ten each,
+    the latest change first; one I both write and review is in both lists."""
+    from incidents.browse_views import HOME_WRITE_UPS, _my_write_ups
+
+    other = make_user()
+    now = timezone.now()
+    for status in ["draft", "in_review", "changes_requested", "published"]:
+        make_incident(title=f"Mine {status}", status=status, authors=[user])
+    make_incident(title="Someone else's draft", status="draft", authors=[other])
+    both = make_incident(title="Both", status="in_review", authors=[user], reviewers=[user])
+    make_incident(title="Reviewing", status="in_review", reviewers=[user])
+    make_incident(title="Reviewed draft", status="draft", reviewers=[user])
+    for n in range(HOME_WRITE_UPS + 2):
+        make_incident(title=f"Old draft {n}", status="draft", authors=[user])
+    # Order by last change, not by creation: the first one made is changed last.
+    Incident.objects.filter(title__startswith="Old draft").update(
+        updated_at=now - dt.timedelta(days=3)
+    )
+    Incident.objects.filter(title="Mine draft").update(updated_at=now + dt.timedelta(minutes=1))
+
+    drafts, reviews = _my_write_ups(user)
+    titles = [i.title for i in drafts]
+    assert len(drafts) == HOME_WRITE_UPS
+    assert titles[0] == "Mine draft"
+    assert {"Mine in_review", "Mine changes_requested", "Both"} <= set(titles)
+    assert "Mine published" not in titles and "Someone else's draft" not in titles
+    assert [i.updated_at for i in drafts] == sorted((i.updated_at for i in drafts), reverse=True)
+    assert {i.title for i in reviews} == {"Both", "Reviewing"}
+    assert both.pk in {i.pk for i in drafts} & {i.pk for i in reviews}
