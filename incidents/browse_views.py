@@ -150,10 +150,11 @@ HOME_ROW_FIELDS = ("id", "slug", "title", "severity", "status", "started_at")
 def home(request):
     user = request.user
     today = timezone.localdate()
-    fields = HOME_ROW_FIELDS
     my_drafts, reviews_waiting = _my_write_ups(user)
     recent = list(
-        trends.published_for(user).only(*fields).order_by("-published_at", "-started_at")[:10]
+        trends.published_for(user)
+        .only(*HOME_ROW_FIELDS)
+        .order_by("-published_at", "-started_at")[:10]
     )
     on_this_day = trends.on_this_day(user, today)
     reread = trends.weekly_reread(user, today)
